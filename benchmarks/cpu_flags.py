@@ -1,0 +1,70 @@
+"""Times the counting train step on CPU under candidate XLA CPU flags.
+
+XLA reads its flags when the backend starts, so every setting runs in a fresh
+subprocess. rankjax.platform.CPU_XLA_FLAGS holds the winner; this script is how
+it was chosen and how to re-check it on another CPU:
+
+    python benchmarks/cpu_flags.py [--size 112] [--batch 8] [--steps 5]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import subprocess
+import sys
+
+CANDIDATES = {
+    "xla_default": "",
+    "ynn_fusion_empty": "--xla_cpu_experimental_ynn_fusion_type=",
+    "ynn_minus_individual_conv": "--xla_cpu_experimental_ynn_fusion_type=-individual_convolution",
+}
+
+CHILD = r"""
+import json, sys, time
+import jax, jax.numpy as jnp
+from rankjax import config as config_lib, training
+size, batch, steps = map(int, sys.argv[1:4])
+cfg = config_lib.get_preset("crowd_cpu_small").replace(
+    image_size=size, width=1.0, labeled_batch=batch, ranked_groups=0)
+trainer = training.create_training(cfg, jax.random.key(0))
+state, step_fn = trainer.state, trainer.train_step
+images = jax.random.uniform(jax.random.key(1), (batch, size, size, 3))
+density = jnp.zeros((batch, size // 16, size // 16))
+b = training.make_batch(cfg, labeled={"image": images, "density": density})
+state, m = step_fn(state, b); jax.block_until_ready(m)
+t = time.perf_counter()
+for _ in range(steps):
+    state, m = step_fn(state, b)
+jax.block_until_ready(m)
+print(json.dumps({"seconds_per_step": (time.perf_counter() - t) / steps}))
+"""
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--size", type=int, default=112)
+    parser.add_argument("--batch", type=int, default=8)
+    parser.add_argument("--steps", type=int, default=5)
+    args = parser.parse_args()
+    root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+    results = {}
+    for name, flag in CANDIDATES.items():
+        env = dict(os.environ, XLA_FLAGS=flag, RANKJAX_CPU_XLA_FLAGS="0", JAX_PLATFORMS="cpu",
+                   PYTHONPATH=root)
+        out = subprocess.run([sys.executable, "-c", CHILD, str(args.size), str(args.batch),
+                              str(args.steps)], env=env, capture_output=True, text=True)
+        if out.returncode:
+            print(f"{name}: failed\n{out.stderr[-2000:]}")
+            continue
+        results[name] = json.loads(out.stdout.strip().splitlines()[-1])["seconds_per_step"]
+    base = results.get("xla_default")
+    for name, seconds in results.items():
+        speedup = f" speedup_vs_default={base / seconds:.2f}" if base else ""
+        print(f"{name:28s} size={args.size} batch={args.batch} "
+              f"step={seconds * 1e3:8.1f} ms{speedup}  XLA_FLAGS='{CANDIDATES[name]}'")
+
+
+if __name__ == "__main__":
+    main()

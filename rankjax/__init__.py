@@ -1,0 +1,11 @@
+"""rankjax: self-supervised learning to rank for regression with scarce labels, in JAX.
+
+Reimplements Liu, van de Weijer and Bagdanov, "Exploiting Unlabeled Data in CNNs
+by Self-supervised Learning to Rank" (TPAMI 2019).
+"""
+
+from rankjax import platform as _platform
+
+_platform.apply_cpu_xla_flags()  # before any module below starts XLA
+
+__version__ = "0.1.0"

@@ -1,0 +1,87 @@
+"""Data parallelism over every device of every host.
+
+One mesh axis, 'data', spans all devices. Batches are sharded on their first
+axis, the train state is replicated. Each process feeds its own slice of the
+global batch (`global_batch`), built with `jax.make_array_from_process_local_data`.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+
+import jax
+import numpy as np
+from jax.sharding import AxisType, NamedSharding, PartitionSpec as P
+
+DATA_AXIS = "data"
+
+
+def maybe_initialize_distributed(mode: str = "auto") -> bool:
+    """Calls `jax.distributed.initialize()` for multi-host runs; returns whether it did.
+
+    mode "on" always initialises (JAX reads the coordinator from the cluster:
+    Cloud TPU pods, SLURM, or JAX_COORDINATOR_ADDRESS / JAX_NUM_PROCESSES /
+    JAX_PROCESS_ID). "auto" does so only when such a cluster is visible.
+    """
+    if mode == "off":
+        return False
+    tpu_hosts = os.environ.get("TPU_WORKER_HOSTNAMES", "")
+    cluster = ("JAX_COORDINATOR_ADDRESS" in os.environ
+               or len([h for h in tpu_hosts.split(",") if h]) > 1
+               or int(os.environ.get("SLURM_NTASKS", "1")) > 1
+               or "MEGASCALE_COORDINATOR_ADDRESS" in os.environ)
+    if mode == "on" or cluster:
+        jax.distributed.initialize()
+        logging.info("jax.distributed: process %d of %d", jax.process_index(),
+                     jax.process_count())
+        return True
+    return False
+
+
+def make_mesh(devices: list | None = None) -> jax.sharding.Mesh:
+    """A 1-D mesh over all (or the given) devices, with Auto axes so XLA places collectives."""
+    devices = jax.devices() if devices is None else devices
+    return jax.sharding.Mesh(np.asarray(devices), (DATA_AXIS,), axis_types=(AxisType.Auto,))
+
+
+def batch_sharding(mesh: jax.sharding.Mesh) -> NamedSharding:
+    return NamedSharding(mesh, P(DATA_AXIS))
+
+
+def replicated(mesh: jax.sharding.Mesh) -> NamedSharding:
+    return NamedSharding(mesh, P())
+
+
+def global_batch(local_batch, mesh: jax.sharding.Mesh):
+    """Turns this process's slice of the batch (a pytree of numpy arrays) into global arrays.
+
+    Every leaf's first axis must divide evenly across this process's devices.
+    Group ids of the ranked part are made globally unique by offsetting them by
+    process_index * rows, so groups of different hosts never form pairs.
+    """
+    sharding = batch_sharding(mesh)
+    local_devices = len(mesh.local_devices)
+
+    def to_global(path, leaf):
+        leaf = np.asarray(leaf)
+        if leaf.shape[0] % local_devices:
+            name = jax.tree_util.keystr(path)
+            raise ValueError(
+                f"batch entry {name} has {leaf.shape[0]} rows, which do not split evenly over "
+                f"{local_devices} local devices; choose batch sizes that are multiples of it")
+        return jax.make_array_from_process_local_data(sharding, leaf)
+
+    local_batch = offset_groups(local_batch, jax.process_index())
+    return jax.tree_util.tree_map_with_path(to_global, local_batch)
+
+
+def offset_groups(local_batch: dict, process_index: int) -> dict:
+    ranked = local_batch.get("ranked")
+    if ranked is None or process_index == 0 or len(ranked["group"]) == 0:
+        return local_batch
+    group = np.asarray(ranked["group"])
+    rows = len(group)
+    if group.min() < 0 or group.max() >= rows:
+        raise ValueError(f"local group ids must lie in [0, {rows}), got {group.min()}..{group.max()}")
+    return {**local_batch, "ranked": {**ranked, "group": group + process_index * rows}}

@@ -1,0 +1,192 @@
+"""Train state, optimiser and the jit-compiled, data-parallel multi-task train step.
+
+A batch is a dict with two parts, either of which may have zero rows:
+
+    {"labeled": {"image": (B, H, W, 3), "target": (B, h, w) density or (B,) score,
+                 "mask": (B,)},
+     "ranked":  {"image": (R, H, W, 3), "group": (R,), "rank": (R,), "mask": (R,)}}
+
+`train_step(state, batch) -> (state, metrics)` is pure; `make_train_step` jits
+it over a mesh of every device with the batch sharded on its first axis and
+the state replicated. The pair loss sees the GLOBAL batch, so a group whose
+crops sit on different devices still contributes all of its pairs.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Callable, NamedTuple
+
+import flax
+import flax.linen as nn
+import jax
+import jax.numpy as jnp
+import numpy as np
+import optax
+
+from rankjax import losses, models, sharding
+from rankjax.config import Config
+
+Batch = dict[str, dict[str, Any]]
+
+
+@flax.struct.dataclass
+class TrainState:
+    step: jax.Array
+    params: Any
+    opt_state: Any
+    rng: jax.Array
+
+
+def build_model(cfg: Config) -> nn.Module:
+    dtype = jnp.bfloat16 if cfg.bf16 else jnp.float32
+    if cfg.task == "crowd":
+        return models.CountingNet(width=cfg.width, dtype=dtype,
+                                  input_style=cfg.resolved_input_style)
+    return models.IQANet(width=cfg.width, dtype=dtype, input_style=cfg.resolved_input_style,
+                         image_size=cfg.image_size)
+
+
+def init_params(cfg: Config, model: nn.Module, rng: jax.Array):
+    dummy = jnp.zeros((1, cfg.image_size, cfg.image_size, 3), jnp.float32)
+    params = model.init(rng, dummy)
+    if cfg.init == "imagenet":
+        from rankjax import pretrained  # h5py / torch only when asked for
+        params = pretrained.load_into(params, cfg.weights_file)
+    return params
+
+
+def learning_rate_schedule(cfg: Config, scale: float = 1.0) -> optax.Schedule:
+    if cfg.lr_decay_every <= 0:
+        return optax.constant_schedule(cfg.learning_rate * scale)
+    return optax.exponential_decay(cfg.learning_rate * scale, cfg.lr_decay_every,
+                                   cfg.lr_decay_factor, staircase=True)
+
+
+def make_optimizer(cfg: Config) -> optax.GradientTransformation:
+    """SGD with momentum (paper) or Adam, L2 weight decay on kernels, step lr decay.
+
+    The new layer (`head`) may learn `head_lr_multiplier` times faster.
+    """
+    def one(scale: float) -> optax.GradientTransformation:
+        schedule = learning_rate_schedule(cfg, scale)
+        if cfg.optimizer == "sgd":
+            update = optax.sgd(schedule, momentum=cfg.momentum or None)
+        else:
+            update = optax.adam(schedule)
+        decay_kernels = lambda params: jax.tree.map(lambda p: p.ndim > 1, params)  # noqa: E731
+        return optax.chain(optax.add_decayed_weights(cfg.weight_decay, mask=decay_kernels),
+                           update)
+
+    def label(params):
+        return {"params": {name: jax.tree.map(lambda _: "head" if name == "head" else "trunk",
+                                              sub)
+                           for name, sub in params["params"].items()}}
+
+    return optax.multi_transform({"trunk": one(1.0), "head": one(cfg.head_lr_multiplier)}, label)
+
+
+def ranking_scores(cfg: Config, outputs: jax.Array) -> jax.Array:
+    """Scalar per image that the ranking constrains: density sum (or mean) or quality score."""
+    if cfg.task == "iqa":
+        return outputs
+    reduce = jnp.sum if cfg.rank_pooling == "sum" else jnp.mean
+    return reduce(outputs, axis=tuple(range(1, outputs.ndim)))
+
+
+def loss_fn(params, model: nn.Module, cfg: Config, batch: Batch, rng: jax.Array,
+            replicate: Callable[[jax.Array], jax.Array] = lambda x: x):
+    """L = L_reg + lambda * L_rank on one batch. Pure; returns (loss, metrics)."""
+    dropout_rng, pair_rng = jax.random.split(rng)
+    labeled, ranked = batch["labeled"], batch["ranked"]
+    metrics = {}
+    total = jnp.zeros((), jnp.float32)
+    if labeled["image"].shape[0]:
+        predicted = model.apply(params, labeled["image"], train=True,
+                                rngs={"dropout": jax.random.fold_in(dropout_rng, 0)})
+        regression = losses.density_regression_loss(predicted, labeled["target"],
+                                                    labeled.get("mask"))
+        total += regression
+        metrics["regression_loss"] = regression
+    if ranked["image"].shape[0]:
+        outputs = model.apply(params, ranked["image"], train=True,
+                              rngs={"dropout": jax.random.fold_in(dropout_rng, 1)})
+        # Every pair of the global batch: gather the (few) scalars to all devices first.
+        scores, group, rank = (replicate(x) for x in (ranking_scores(cfg, outputs),
+                                                      ranked["group"], ranked["rank"]))
+        mask = ranked.get("mask")
+        rank_loss, aux = losses.pairwise_rank_hinge(
+            scores, group, rank, cfg.margin, None if mask is None else replicate(mask),
+            cfg.pair_strategy, cfg.num_pairs, pair_rng)
+        total += cfg.rank_weight * rank_loss
+        metrics.update(rank_loss=rank_loss, **aux)
+    metrics["loss"] = total
+    return total, metrics
+
+
+def train_step(state: TrainState, batch: Batch, *, model: nn.Module, cfg: Config,
+               tx: optax.GradientTransformation,
+               replicate: Callable[[jax.Array], jax.Array] = lambda x: x):
+    rng = jax.random.fold_in(state.rng, state.step)
+    grads, metrics = jax.grad(loss_fn, has_aux=True)(state.params, model, cfg, batch, rng,
+                                                     replicate)
+    updates, opt_state = tx.update(grads, state.opt_state, state.params)
+    params = optax.apply_updates(state.params, updates)
+    metrics["grad_norm"] = optax.global_norm(grads)
+    return state.replace(step=state.step + 1, params=params, opt_state=opt_state), metrics
+
+
+class Trainer(NamedTuple):
+    state: TrainState
+    train_step: Callable[[TrainState, Batch], tuple[TrainState, dict]]
+    model: nn.Module
+    tx: optax.GradientTransformation
+    mesh: jax.sharding.Mesh
+
+
+def create_train_state(cfg: Config, model: nn.Module, tx: optax.GradientTransformation,
+                       rng: jax.Array, mesh: jax.sharding.Mesh, params=None) -> TrainState:
+    """Creates the state directly replicated on the mesh (no host copy of every device's)."""
+    init_rng, step_rng = jax.random.split(rng)
+    if params is None:
+        params = init_params(cfg, model, init_rng)
+
+    def make(params):
+        return TrainState(step=jnp.zeros((), jnp.int32), params=params,
+                          opt_state=tx.init(params), rng=step_rng)
+
+    return jax.jit(make, out_shardings=sharding.replicated(mesh))(params)
+
+
+def make_train_step(cfg: Config, model: nn.Module, tx: optax.GradientTransformation,
+                    mesh: jax.sharding.Mesh, donate: bool = True):
+    rep = sharding.replicated(mesh)
+    step = jax.tree_util.Partial(train_step, model=model, cfg=cfg, tx=tx,
+                                 replicate=lambda x: jax.lax.with_sharding_constraint(x, rep))
+    return jax.jit(step, in_shardings=(rep, sharding.batch_sharding(mesh)),
+                   out_shardings=(rep, rep), donate_argnums=(0,) if donate else ())
+
+
+def create_training(cfg: Config, rng: jax.Array, mesh: jax.sharding.Mesh | None = None,
+                    donate: bool = True) -> Trainer:
+    mesh = sharding.make_mesh() if mesh is None else mesh
+    model = build_model(cfg)
+    tx = make_optimizer(cfg)
+    state = create_train_state(cfg, model, tx, rng, mesh)
+    return Trainer(state, make_train_step(cfg, model, tx, mesh, donate), model, tx, mesh)
+
+
+def make_batch(cfg: Config, labeled: dict | None = None, ranked: dict | None = None) -> Batch:
+    """Fills a missing part with zero rows of the right shapes (baseline / rank-only steps)."""
+    size = cfg.image_size
+    empty_image = np.zeros((0, size, size, 3), np.float32)
+    target_shape = (0, cfg.output_size, cfg.output_size) if cfg.task == "crowd" else (0,)
+    if labeled is None:
+        labeled = {"image": empty_image, "target": np.zeros(target_shape, np.float32)}
+    if ranked is None:
+        ranked = {"image": empty_image, "group": np.zeros((0,), np.int32),
+                  "rank": np.zeros((0,), np.int32)}
+    labeled = {"mask": np.ones(len(labeled["image"]), bool), **labeled}
+    ranked = {"mask": np.ones(len(ranked["image"]), bool), **ranked}
+    if "density" in labeled:
+        labeled["target"] = labeled.pop("density")
+    return {"labeled": labeled, "ranked": ranked}

@@ -1,0 +1,30 @@
+"""Test setup: 8 fake CPU devices for the sharding tests, quiet TensorFlow, shared fixtures."""
+
+import os
+
+os.environ["XLA_FLAGS"] = (os.environ.get("XLA_FLAGS", "")
+                           + " --xla_force_host_platform_device_count=8").strip()
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+os.environ.setdefault("JAX_PLATFORMS", "cpu")
+
+import rankjax  # noqa: E402,F401  (applies the CPU flags before JAX starts)
+import jax  # noqa: E402
+import pytest  # noqa: E402
+
+from rankjax import sharding  # noqa: E402
+
+SHARED_DATA = os.path.join(os.path.dirname(__file__), "..", "..", "shared", "data")
+
+
+@pytest.fixture
+def single_mesh():
+    return sharding.make_mesh(jax.devices()[:1])
+
+
+@pytest.fixture
+def shared_data():
+    path = os.environ.get("RANKJAX_SHARED_DATA", SHARED_DATA)
+    if not os.path.isdir(path):
+        pytest.skip(f"real datasets not found at {path} (set RANKJAX_SHARED_DATA); "
+                    "only developer machines have them")
+    return os.path.abspath(path)
