@@ -131,7 +131,7 @@ def train_step(state: TrainState, batch: Batch, *, model: nn.Module, cfg: Config
                                                      replicate)
     updates, opt_state = tx.update(grads, state.opt_state, state.params)
     params = optax.apply_updates(state.params, updates)
-    metrics["grad_norm"] = optax.global_norm(grads)
+    metrics["grad_norm"] = optax.tree.norm(grads)
     return state.replace(step=state.step + 1, params=params, opt_state=opt_state), metrics
 
 

@@ -1,0 +1,72 @@
+import dataclasses
+import os
+import subprocess
+import sys
+
+import pytest
+
+from rankjax import config as config_lib, platform
+
+
+def test_every_preset_is_valid_and_named_after_itself():
+    for name, cfg in config_lib.PRESETS.items():
+        assert cfg.name == name
+        config_lib.validate(cfg)
+    for paper in ("crowd_sha", "crowd_shb", "crowd_ucf", "crowd_qnrf", "iqa_live", "iqa_tid2013"):
+        assert f"{paper}_cpu_small" in config_lib.PRESETS
+
+
+def test_paper_settings_from_notes():
+    sha = config_lib.get_preset("crowd_sha")
+    assert (sha.labeled_batch, sha.ranked_batch, sha.rank_weight, sha.weight_decay) == (
+        25, 25, 100.0, 5e-4)
+    assert (sha.steps, sha.lr_decay_every, sha.lr_decay_factor) == (10000, 5000, 0.1)
+    assert (sha.ranked_per_group, sha.crop_scale, sha.anchor_region) == (5, 0.75, 8)
+    assert (sha.patch_min, sha.patch_max, sha.density_sigma) == (56, 448, 15.0)
+    live = config_lib.get_preset("iqa_live")
+    assert (live.rank_weight, live.momentum, live.image_size, live.test_crops) == (
+        1.0, 0.9, 224, 30)
+
+
+def test_overrides_convert_types_and_reject_unknown_fields():
+    cfg = config_lib.apply_overrides(config_lib.get_preset("crowd_cpu_small"),
+                                     ["rank_weight=0.5", "steps=7", "bf16=true",
+                                      "distortions=jpeg,gaussian_blur", "dataset=folder"])
+    assert (cfg.rank_weight, cfg.steps, cfg.bf16, cfg.distortions, cfg.dataset) == (
+        0.5, 7, True, ("jpeg", "gaussian_blur"), "folder")
+    with pytest.raises(KeyError, match="unknown config field 'lamda'"):
+        config_lib.apply_overrides(cfg, ["lamda=1"])
+    with pytest.raises(ValueError, match="image_size must be a positive multiple of 16"):
+        config_lib.apply_overrides(cfg, ["image_size=100"])
+    with pytest.raises(KeyError, match="unknown preset"):
+        config_lib.get_preset("crowd_shc")
+
+
+def test_json_round_trip():
+    cfg = config_lib.get_preset("iqa_tid2013_cpu_small")
+    assert config_lib.from_json(cfg.to_json()) == cfg
+
+
+def test_input_style_follows_weights_file():
+    cfg = config_lib.get_preset("crowd_sha")
+    assert cfg.resolved_input_style == "caffe"
+    assert cfg.replace(weights_file="vgg16-397923af.pth").resolved_input_style == "torch"
+    assert dataclasses.replace(cfg, input_style="torch").resolved_input_style == "torch"
+
+
+def _xla_flags_in_child(**env):
+    code = "import os, rankjax; print(os.environ.get('XLA_FLAGS', ''))"
+    child_env = {k: v for k, v in os.environ.items()
+                 if k not in ("XLA_FLAGS", "JAX_PLATFORMS", "RANKJAX_CPU_XLA_FLAGS")}
+    child_env.update(env)
+    return subprocess.run([sys.executable, "-c", code], env=child_env, capture_output=True,
+                          text=True, check=True).stdout.strip()
+
+
+def test_cpu_flag_applied_only_on_cpu_and_overridable():
+    assert platform.CPU_XLA_FLAGS in _xla_flags_in_child(JAX_PLATFORMS="cpu")
+    assert _xla_flags_in_child(JAX_PLATFORMS="cuda") == ""
+    assert _xla_flags_in_child(JAX_PLATFORMS="tpu") == ""
+    assert _xla_flags_in_child(JAX_PLATFORMS="cpu", RANKJAX_CPU_XLA_FLAGS="0") == ""
+    mine = "--xla_cpu_experimental_ynn_fusion_type=individual_convolution"
+    assert _xla_flags_in_child(JAX_PLATFORMS="cpu", XLA_FLAGS=mine) == mine

@@ -1,0 +1,151 @@
+import jax
+import jax.numpy as jnp
+import numpy as np
+import optax
+import pytest
+
+from rankjax import config as config_lib, sharding, training
+
+
+def tiny_config(**changes):
+    base = dict(name="tiny", width=0.125, image_size=32, labeled_batch=8, ranked_groups=2,
+                ranked_per_group=4, optimizer="sgd", learning_rate=1e-3, momentum=0.9,
+                weight_decay=5e-4, head_lr_multiplier=10.0, lr_decay_every=0, margin=1.0,
+                rank_weight=2.0)
+    base.update(changes)
+    return config_lib.get_preset("crowd_cpu_small").replace(**base)
+
+
+def random_batch(cfg, seed=0, groups=None):
+    rng = np.random.default_rng(seed)
+    size, out = cfg.image_size, cfg.output_size
+    labeled = {"image": rng.random((cfg.labeled_batch, size, size, 3), np.float32),
+               "target": rng.random((cfg.labeled_batch, out, out), np.float32) * 0.1}
+    rows = cfg.ranked_batch
+    group = np.repeat(np.arange(cfg.ranked_groups), cfg.ranked_per_group) if groups is None \
+        else np.asarray(groups)
+    rank = np.array([np.sum(group[:i] == g) for i, g in enumerate(group)])  # order within group
+    ranked = {"image": rng.random((rows, size, size, 3), np.float32),
+              "group": group.astype(np.int32), "rank": rank.astype(np.int32)}
+    return training.make_batch(cfg, labeled=labeled, ranked=ranked)
+
+
+@pytest.mark.parametrize("parts", ["labeled", "ranked", "both"])
+def test_step_runs_with_either_part_empty(parts, single_mesh):
+    cfg = tiny_config()
+    full = random_batch(cfg)
+    batch = training.make_batch(cfg, labeled=full["labeled"] if parts != "ranked" else None,
+                                ranked=full["ranked"] if parts != "labeled" else None)
+    trainer = training.create_training(cfg, jax.random.key(0), single_mesh)
+    state, metrics = trainer.train_step(trainer.state, batch)
+    assert int(state.step) == 1
+    assert ("regression_loss" in metrics) == (parts != "ranked")
+    assert ("rank_loss" in metrics) == (parts != "labeled")
+    if parts != "labeled":
+        assert int(metrics["pairs"]) == 2 * 6  # two groups of 4: 6 ordered pairs each
+    assert np.isfinite(float(metrics["loss"]))
+
+
+def test_loss_is_regression_plus_lambda_rank(single_mesh):
+    cfg = tiny_config(rank_weight=3.5)
+    trainer = training.create_training(cfg, jax.random.key(0), single_mesh)
+    _, metrics = trainer.train_step(trainer.state, random_batch(cfg))
+    expected = metrics["regression_loss"] + 3.5 * metrics["rank_loss"]
+    assert float(metrics["loss"]) == pytest.approx(float(expected), rel=1e-6)
+
+
+def test_optimizer_head_multiplier_and_decay_by_hand():
+    # Plain SGD, no momentum: update = -lr * scale * (g + wd * w) for kernels, no decay on biases.
+    cfg = tiny_config(momentum=0.0, learning_rate=0.1, weight_decay=0.01, head_lr_multiplier=10)
+    params = {"params": {"trunk": {"conv1_1": {"kernel": jnp.ones((3, 3)),
+                                               "bias": jnp.ones(3)}},
+                         "head": {"kernel": jnp.ones((3, 3)), "bias": jnp.ones(3)}}}
+    grads = jax.tree.map(lambda p: jnp.full_like(p, 2.0), params)
+    tx = training.make_optimizer(cfg)
+    updates, _ = tx.update(grads, tx.init(params), params)
+    p = updates["params"]
+    np.testing.assert_allclose(p["trunk"]["conv1_1"]["kernel"], -0.1 * (2 + 0.01), rtol=1e-6)
+    np.testing.assert_allclose(p["trunk"]["conv1_1"]["bias"], -0.1 * 2, rtol=1e-6)
+    np.testing.assert_allclose(p["head"]["kernel"], -1.0 * (2 + 0.01), rtol=1e-6)
+    np.testing.assert_allclose(p["head"]["bias"], -1.0 * 2, rtol=1e-6)
+
+
+def test_step_decay_schedule():
+    cfg = tiny_config(learning_rate=1.0, lr_decay_every=5, lr_decay_factor=0.1)
+    schedule = training.learning_rate_schedule(cfg)
+    assert [float(schedule(s)) for s in (0, 4, 5, 9, 10)] == pytest.approx(
+        [1.0, 1.0, 0.1, 0.1, 0.01])
+
+
+def test_training_reduces_loss(single_mesh):
+    cfg = tiny_config(optimizer="adam", learning_rate=1e-3, weight_decay=0.0)
+    trainer = training.create_training(cfg, jax.random.key(0), single_mesh)
+    batch, state = random_batch(cfg), trainer.state
+    first = None
+    for _ in range(20):
+        state, metrics = trainer.train_step(state, batch)
+        first = first if first is not None else float(metrics["loss"])
+    assert float(metrics["loss"]) < 0.5 * first
+
+
+@pytest.mark.parametrize("strategy", ["all", "hard"])
+def test_sharded_step_equals_single_device(strategy):
+    assert jax.device_count() == 8, "conftest sets 8 fake CPU devices"
+    cfg = tiny_config(pair_strategy=strategy, num_pairs=5)
+    # Ranked part: 16 rows over 8 devices (2 rows each); groups of 4 span two devices,
+    # and group 3 is spread over rows 1, 6, 11, 14 (four different devices).
+    groups = np.array([0, 3, 0, 0, 0, 1, 3, 1, 1, 1, 2, 3, 2, 2, 3, 2])
+    cfg = cfg.replace(ranked_groups=4, ranked_per_group=4)
+    batch = random_batch(cfg, groups=groups)
+    mesh1, mesh8 = sharding.make_mesh(jax.devices()[:1]), sharding.make_mesh()
+
+    results = []
+    for mesh in (mesh1, mesh8):
+        trainer = training.create_training(cfg, jax.random.key(0), mesh, donate=False)
+        state, metrics = trainer.train_step(trainer.state, sharding.global_batch(batch, mesh))
+        model, rep = trainer.model, sharding.replicated(mesh)
+        grad_fn = jax.jit(jax.grad(lambda p, b: training.loss_fn(
+            p, model, cfg, b, jax.random.key(3),
+            lambda x: jax.lax.with_sharding_constraint(x, rep))[0]),
+            in_shardings=(rep, sharding.batch_sharding(mesh)))
+        grads = grad_fn(trainer.state.params, sharding.global_batch(batch, mesh))
+        results.append((metrics, grads, state.params))
+
+    (m1, g1, p1), (m8, g8, p8) = results
+    assert int(m8["pairs"]) == int(m1["pairs"]) and int(m1["pairs"]) > 0
+    if strategy == "all":
+        assert int(m1["pairs"]) == 4 * 6  # every group contributes all 6 pairs
+    for key in ("loss", "regression_loss", "rank_loss", "pair_accuracy"):
+        assert float(m8[key]) == pytest.approx(float(m1[key]), rel=1e-5, abs=1e-6), key
+    for tree_a, tree_b in ((g1, g8), (p1, p8)):
+        for a, b in zip(jax.tree.leaves(tree_a), jax.tree.leaves(tree_b)):
+            np.testing.assert_allclose(np.asarray(a), np.asarray(b), rtol=1e-5, atol=1e-6)
+
+
+def test_global_batch_rejects_uneven_split():
+    cfg = tiny_config(labeled_batch=3)
+    batch = random_batch(cfg)
+    with pytest.raises(ValueError, match="do not split evenly over 8"):
+        sharding.global_batch(batch, sharding.make_mesh())
+
+
+def test_group_ids_offset_per_process():
+    batch = {"ranked": {"group": np.array([0, 0, 1, 1])}}
+    assert list(sharding.offset_groups(batch, 0)["ranked"]["group"]) == [0, 0, 1, 1]
+    assert list(sharding.offset_groups(batch, 2)["ranked"]["group"]) == [8, 8, 9, 9]
+
+
+def test_bf16_compute_keeps_float32_params(single_mesh):
+    cfg = tiny_config(bf16=True)
+    trainer = training.create_training(cfg, jax.random.key(0), single_mesh)
+    assert all(p.dtype == jnp.float32 for p in jax.tree.leaves(trainer.state.params))
+    state, metrics = trainer.train_step(trainer.state, random_batch(cfg))
+    assert np.isfinite(float(metrics["loss"]))
+    # bf16 and f32 forward passes agree to bf16 precision
+    f32 = training.build_model(cfg.replace(bf16=False))
+    bf16 = training.build_model(cfg)
+    images = random_batch(cfg)["labeled"]["image"]
+    a = f32.apply(trainer.state.params, images)
+    b = bf16.apply(trainer.state.params, images)
+    assert b.dtype == jnp.float32
+    np.testing.assert_allclose(a, b, rtol=0.05, atol=0.05 * float(jnp.abs(a).max()))
