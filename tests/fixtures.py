@@ -1,0 +1,80 @@
+"""Tiny datasets in each official on-disk layout, written into a temporary folder."""
+
+import json
+import os
+
+import numpy as np
+import scipy.io
+from PIL import Image
+
+
+def write_image(path, height=48, width=64, seed=0, mode="RGB"):
+    os.makedirs(os.path.dirname(path), exist_ok=True)
+    rng = np.random.default_rng(seed)
+    array = rng.integers(0, 256, (height, width, 3), dtype=np.uint8)
+    image = Image.fromarray(array)
+    image = image.convert("L") if mode == "L" else image
+    fmt = {".jpg": "JPEG", ".png": "PNG", ".bmp": "BMP", ".webp": "WEBP"}[
+        os.path.splitext(path)[1].lower()]
+    image.save(path, fmt)
+    return path
+
+
+def random_points(n, height, width, seed):
+    rng = np.random.default_rng(seed)
+    return np.stack([rng.uniform(0, width, n), rng.uniform(0, height, n)], axis=1)
+
+
+def shanghaitech_mat(path, points):
+    """GT_IMG_n.mat as the ShanghaiTech authors wrote it: image_info{1}.location / .number."""
+    inner = np.empty((1, 1), dtype=[("location", "O"), ("number", "O")])
+    inner[0, 0] = (np.asarray(points, np.float64), np.array([[len(points)]], np.uint16))
+    info = np.empty((1, 1), dtype=object)
+    info[0, 0] = inner
+    scipy.io.savemat(path, {"image_info": info})
+
+
+def make_shanghaitech(root, part="B", counts={"train": (3, 5), "test": (2,)}):
+    for split, per_image in counts.items():
+        base = os.path.join(root, f"part_{part}", f"{split}_data")
+        os.makedirs(os.path.join(base, "ground-truth"), exist_ok=True)
+        for i, n in enumerate(per_image, 1):
+            write_image(os.path.join(base, "images", f"IMG_{i}.jpg"), seed=i)
+            shanghaitech_mat(os.path.join(base, "ground-truth", f"GT_IMG_{i}.mat"),
+                             random_points(n, 48, 64, i))
+    return root
+
+
+def make_ucf_cc_50(root):
+    os.makedirs(root, exist_ok=True)
+    for i in range(1, 51):
+        write_image(os.path.join(root, f"{i}.jpg"), 40, 40, seed=i, mode="L")
+        scipy.io.savemat(os.path.join(root, f"{i}_ann.mat"),
+                         {"annPoints": random_points(i, 40, 40, i)})
+    return root
+
+
+def make_qnrf(root):
+    for split, sizes in (("Train", [(100, 2048), (60, 80)]), ("Test", [(50, 50)])):
+        for i, (h, w) in enumerate(sizes, 1):
+            path = write_image(os.path.join(root, split, f"img_{i:04d}.jpg"), h, w, seed=i)
+            scipy.io.savemat(path[:-4] + "_ann.mat",
+                             {"annPoints": random_points(4, h, w, i)})
+    return root
+
+
+def make_point_folder(root):
+    """One image per annotation format."""
+    os.makedirs(root, exist_ok=True)
+    write_image(os.path.join(root, "a.png"))
+    with open(os.path.join(root, "a.json"), "w") as f:
+        json.dump({"points": [[1, 2], [30, 40]]}, f)
+    write_image(os.path.join(root, "sub", "b.jpg"))
+    with open(os.path.join(root, "sub", "b.csv"), "w") as f:
+        f.write("x,y\n5,6\n7,8\n9,10\n")
+    write_image(os.path.join(root, "c.bmp"))
+    with open(os.path.join(root, "c.txt"), "w") as f:
+        f.write("# x y\n3.5 4.5\n")
+    write_image(os.path.join(root, "d.webp"))
+    scipy.io.savemat(os.path.join(root, "d.mat"), {"annPoints": np.zeros((0, 2))})
+    return root

@@ -1,0 +1,144 @@
+import numpy as np
+import pytest
+import tensorflow as tf
+
+import fixtures
+from rankjax import config as config_lib, datasets, distortions, input_pipeline
+
+
+def crowd_cfg(**changes):
+    base = dict(image_size=32, labeled_batch=2, ranked_groups=2, ranked_per_group=3,
+                patch_min=16, patch_max=48, density_sigma=2.0, deterministic=True)
+    base.update(changes)
+    return config_lib.get_preset("crowd_cpu_small").replace(**base)
+
+
+@pytest.fixture
+def shb(tmp_path):
+    fixtures.make_shanghaitech(str(tmp_path), "B", {"train": (3, 5, 0, 7), "test": (2, 4)})
+    return str(tmp_path)
+
+
+def sources_for(cfg):
+    return input_pipeline.build_sources(cfg)
+
+
+def take(iterator, n):
+    return [next(iterator) for _ in range(n)]
+
+
+def test_batches_have_fixed_shapes_groups_and_ranks(shb):
+    cfg = crowd_cfg(dataset="shanghaitech_b", data_dir=shb, validation_fraction=0.0)
+    batch = next(input_pipeline.train_batches(sources_for(cfg), cfg, 0, 2, 2))
+    assert batch["labeled"]["image"].shape == (2, 32, 32, 3)
+    assert batch["labeled"]["target"].shape == (2, 2, 2)
+    assert batch["ranked"]["image"].shape == (6, 32, 32, 3)
+    assert list(batch["ranked"]["group"]) == [0, 0, 0, 1, 1, 1]
+    assert list(batch["ranked"]["rank"]) == [0, 1, 2, 0, 1, 2]
+    assert 0.0 <= batch["labeled"]["image"].min() and batch["labeled"]["image"].max() <= 1.0
+
+
+def test_deterministic_mode_is_bit_identical_per_seed(shb):
+    cfg = crowd_cfg(dataset="shanghaitech_b", data_dir=shb, validation_fraction=0.0)
+    first = take(input_pipeline.train_batches(sources_for(cfg), cfg, 5, 2, 2), 4)
+    again = take(input_pipeline.train_batches(sources_for(cfg), cfg, 5, 2, 2), 4)
+    other = take(input_pipeline.train_batches(sources_for(cfg), cfg, 6, 2, 2), 4)
+    for a, b in zip(first, again):
+        for part in ("labeled", "ranked"):
+            for key in a[part]:
+                np.testing.assert_array_equal(a[part][key], b[part][key])
+    assert any(not np.array_equal(a["labeled"]["image"], c["labeled"]["image"])
+               for a, c in zip(first, other))
+
+
+def test_whole_image_patch_keeps_the_count(tmp_path):
+    # Square 64 px images, heads away from the border, patch = the whole image: the target
+    # on the 2x2 output grid must hold every head (density maps sum to the count).
+    root = tmp_path / "sq"
+    for i, n in enumerate((4, 9)):
+        fixtures.write_image(str(root / f"im{i}.png"), 64, 64, seed=i)
+        pts = fixtures.random_points(n, 40, 40, i) + 12
+        np.savetxt(root / f"im{i}.txt", pts)
+    cfg = crowd_cfg(dataset="folder", data_dir=str(root), patch_min=64, patch_max=64,
+                    validation_fraction=0.0, labeled_batch=2)
+    batch = next(input_pipeline.train_batches(sources_for(cfg), cfg, 0, 2, 0))
+    assert sorted(batch["labeled"]["target"].sum(axis=(1, 2)).round(3)) == [4.0, 9.0]
+    assert "ranked" not in batch
+
+
+def test_grayscale_images_become_three_channel(tmp_path):
+    fixtures.make_ucf_cc_50(str(tmp_path))
+    cfg = crowd_cfg(dataset="ucf_cc_50", data_dir=str(tmp_path))
+    batch = next(input_pipeline.train_batches(sources_for(cfg), cfg, 0, 2, 1))
+    image = batch["labeled"]["image"][0]
+    assert image.shape == (32, 32, 3)
+    np.testing.assert_allclose(image[..., 0], image[..., 1], atol=1e-6)
+
+
+def test_eval_yields_every_image_once_padded_with_mask(shb):
+    cfg = crowd_cfg(dataset="shanghaitech_b", data_dir=shb)
+    test = datasets.load_crowd("shanghaitech_b", shb, "test")
+    items = list(input_pipeline.crowd_eval_images(test, cfg))
+    assert [item["count"] for item in items] == [2.0, 4.0]
+    for item in items:
+        assert item["image"].shape == (1, 64, 64, 3)  # 48x64 padded to multiples of 64
+        assert item["valid"].shape == (4, 4) and item["valid"].sum() == 3 * 4
+        np.testing.assert_allclose(item["image"][0, 48:, 0, 0], input_pipeline.PAD_RGB[0])
+
+
+def test_unlabeled_pool_from_folder_and_tfds(tmp_path, shb):
+    pool = tmp_path / "pool"
+    for i in range(3):
+        fixtures.write_image(str(pool / "deep" / f"u{i}.jpg"), 40, 50, seed=i)
+    cfg = crowd_cfg(dataset="shanghaitech_b", data_dir=shb, unlabeled=str(pool))
+    sources = sources_for(cfg)
+    assert len(sources.unlabeled) == 3
+    batch = next(input_pipeline.train_batches(sources, cfg, 0, 0, 2))
+    assert batch["ranked"]["image"].shape == (6, 32, 32, 3)
+
+    import tensorflow_datasets as tfds
+    with tfds.testing.mock_data(num_examples=4):
+        cfg = cfg.replace(unlabeled="tfds:cifar10")
+        batch = next(input_pipeline.train_batches(sources_for(cfg), cfg, 0, 0, 2))
+    assert batch["ranked"]["image"].shape == (6, 32, 32, 3)
+
+
+def iqa_cfg(tmp_path, **changes):
+    names = {f"i{r:02d}_01_{l}.bmp": 6.0 - l for r in range(1, 6) for l in (1, 3)}
+    root = tmp_path / "tid"
+    (root / "distorted_images").mkdir(parents=True)
+    for i, name in enumerate(names):
+        fixtures.write_image(str(root / "distorted_images" / name), 40, 48, seed=i)
+    (root / "mos_with_names.txt").write_text("".join(f"{m} {n}\n" for n, m in names.items()))
+    base = dict(dataset="tid2013", data_dir=str(root), image_size=32, ranked_per_group=6,
+                distortions=("gaussian_noise",), test_crops=4, deterministic=True)
+    base.update(changes)
+    return config_lib.get_preset("iqa_cpu_small").replace(**base)
+
+
+def test_iqa_ranked_set_orders_by_distortion(tmp_path):
+    cfg = iqa_cfg(tmp_path)
+    batch = next(input_pipeline.train_batches(sources_for(cfg), cfg, 0, 2, 1))
+    assert batch["labeled"]["target"].shape == (2,)
+    stack = batch["ranked"]["image"] * 255
+    assert list(batch["ranked"]["rank"]) == [0, 1, 2, 3, 4, 5]  # pristine + levels 1..5
+    psnr = [distortions.psnr(stack[0], s) for s in stack[1:]]
+    assert all(a > b for a, b in zip(psnr, psnr[1:])), psnr
+
+
+def test_iqa_eval_crops_and_too_small_images(tmp_path):
+    cfg = iqa_cfg(tmp_path)
+    test = input_pipeline.build_sources(cfg).test
+    items = list(input_pipeline.quality_eval_crops(test, cfg))
+    assert len(items) == len(test) and items[0]["image"].shape == (4, 32, 32, 3)
+    assert not np.array_equal(items[0]["image"][0], items[0]["image"][1])  # random crops
+    big = cfg.replace(image_size=64)
+    with pytest.raises(tf.errors.InvalidArgumentError, match=r"smaller than the 64px crop.*\.bmp"):
+        list(input_pipeline.quality_eval_crops(test, big))
+
+
+def test_empty_pool_is_a_clear_error(shb):
+    cfg = crowd_cfg(dataset="shanghaitech_b", data_dir=shb)
+    sources = input_pipeline.Sources(sources_for(cfg).labeled, [], [], [])
+    with pytest.raises(datasets.DatasetError, match="unlabeled pool .* is empty"):
+        input_pipeline.train_batches(sources, cfg, 0, 2, 2)
