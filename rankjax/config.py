@@ -17,74 +17,83 @@ TASKS = ("crowd", "iqa")
 PARADIGMS = ("baseline", "rank_only", "rank_then_finetune", "multitask")
 
 
+def _f(default: Any, help: str) -> Any:
+    return dataclasses.field(default=default, metadata={"help": help})
+
+
 @dataclasses.dataclass(frozen=True)
 class Config:
     # What to learn.
-    name: str = "crowd_cpu_small"
-    task: str = "crowd"                    # crowd | iqa
-    paradigm: str = "multitask"            # baseline | rank_only | rank_then_finetune | multitask
+    name: str = _f("crowd_cpu_small", "experiment name (the preset's, by default)")
+    task: str = _f("crowd", "crowd (counting) | iqa (image quality)")
+    paradigm: str = _f("multitask", "baseline (regression only) | rank_only | "
+                       "rank_then_finetune | multitask (regression + lambda * rank)")
 
     # Data.
-    dataset: str = "synthetic"             # see rankjax.datasets
-    data_dir: str = ""                     # folder the user unpacked the dataset into
-    fold: int = 1                          # UCF_CC_50 cross-validation fold (1..5)
-    unlabeled: str = "rest"                # rest (withheld labels) | folder path | tfds:NAME
-    labeled_fraction: float = 1.0          # of the training set; the rest feeds ranking
-    validation_fraction: float = 0.1       # carved from training data, never the test set
+    dataset: str = _f("synthetic", "synthetic | shanghaitech_a | shanghaitech_b | ucf_cc_50 | "
+                      "ucf_qnrf | folder (crowd); synthetic | live | tid2013 (iqa)")
+    data_dir: str = _f("", "folder you unpacked the dataset into (synthetic: cache folder)")
+    fold: int = _f(0, "UCF_CC_50 cross-validation fold, 0..4 (the authors' split files)")
+    unlabeled: str = _f("rest", "pool for ranked sets: rest (training images whose labels are "
+                        "withheld) | a folder of images | tfds:NAME")
+    labeled_fraction: float = _f(1.0, "fraction of the training set that keeps its labels")
+    validation_fraction: float = _f(0.1, "fraction of training images held out for validation")
 
     # Network.
-    width: float = 1.0                     # channel multiplier of VGG16 (0.25 for CPU runs)
-    image_size: int = 224                  # network input side (multiple of 16)
-    bf16: bool = False                     # bfloat16 compute, float32 parameters
-    init: str = "scratch"                  # scratch | imagenet
-    weights_file: str = ""                 # Keras .h5 or torchvision .pth for init=imagenet
-    input_style: str = "auto"              # preprocessing the weights expect: caffe | torch |
-                                           # auto (torch for .pth weights, else caffe)
+    width: float = _f(1.0, "channel multiplier of VGG16 (e.g. 0.25 for CPU runs)")
+    image_size: int = _f(224, "network input side in pixels (multiple of 16)")
+    bf16: bool = _f(False, "bfloat16 compute with float32 parameters (GPU/TPU)")
+    init: str = _f("scratch", "scratch | imagenet (needs weights_file)")
+    weights_file: str = _f("", "Keras VGG16 .h5 or torchvision vgg16 .pth for init=imagenet")
+    input_style: str = _f("auto", "input preprocessing: caffe | torch | auto (caffe for Keras "
+                          ".h5 weights, torch for .pth weights and from scratch)")
 
     # Batch: labeled images + ranked groups of k images each.
-    labeled_batch: int = 25
-    ranked_groups: int = 5
-    ranked_per_group: int = 5              # k: crops (crowd) or distortion levels (IQA)
+    labeled_batch: int = _f(25, "labeled images per step (global, all devices)")
+    ranked_groups: int = _f(5, "ranked sets per step (global); each has ranked_per_group images")
+    ranked_per_group: int = _f(5, "k: nested crops (crowd) or distortion levels (iqa) per set")
 
     # Ranking loss.
-    rank_weight: float = 100.0             # lambda in L = L_reg + lambda * L_rank
-    margin: float = 0.0                    # epsilon of the hinge (crowd: unverified)
-    pair_strategy: str = "all"             # all | random | hard
-    num_pairs: int = 0                     # pairs kept by the random / hard strategies
-    rank_pooling: str = "sum"              # crowd score of a crop: sum | mean of its density map
+    rank_weight: float = _f(100.0, "lambda in L = L_reg + lambda * L_rank")
+    margin: float = _f(0.0, "epsilon of the rank hinge (crowd value unverified)")
+    pair_strategy: str = _f("all", "all (paper) | random | hard (hard-negative mining)")
+    num_pairs: int = _f(0, "pairs kept per step by the random / hard strategies")
+    rank_pooling: str = _f("sum", "crowd ranking score of a crop: sum | mean of its density map")
 
     # Crowd ranked sets (Algorithm 2) and labeled sampling.
-    crop_scale: float = 0.75               # s: each crop is s times the previous one
-    crop_scale_of: str = "side"            # side | area (unverified which the authors meant)
-    anchor_region: int = 8                 # r: anchor drawn from a centred 1/r region
-    patch_min: int = 56                    # labeled patches: random square side in pixels
-    patch_max: int = 448
-    density_sigma: float = 15.0            # Gaussian per head, pixels (paper)
-    adaptive_sigma: bool = False           # geometry-adaptive sigma instead of fixed
-    rescale_images: float = 1.0            # resize whole images before sampling (UCF_CC_50)
+    crop_scale: float = _f(0.75, "s: each ranked crop is s times the previous one")
+    crop_scale_of: str = _f("side", "whether s scales the crop's side or area (unverified)")
+    anchor_region: int = _f(8, "r: anchors drawn from a centred region 1/r of the image's sides")
+    patch_min: int = _f(56, "labeled patches: smallest square side in pixels")
+    patch_max: int = _f(448, "labeled patches: largest square side in pixels")
+    density_sigma: float = _f(15.0, "Gaussian std per head in pixels (paper: 15)")
+    adaptive_sigma: bool = _f(False, "geometry-adaptive sigma (0.3 x mean 3-NN distance)")
+    rescale_images: float = _f(1.0, "resize whole images by this factor first (UCF_CC_50)")
 
     # IQA.
-    distortions: tuple[str, ...] = ("gaussian_blur", "gaussian_noise", "jpeg", "jpeg2000")
-    test_crops: int = 30
+    distortions: tuple[str, ...] = _f(
+        ("gaussian_blur", "gaussian_noise", "jpeg", "jpeg2000"),
+        "comma-separated distortion types for ranked sets")
+    test_crops: int = _f(30, "random crops averaged per test image (paper: 30)")
 
     # Optimisation.
-    optimizer: str = "sgd"                 # sgd | adam
-    learning_rate: float = 1e-6
-    momentum: float = 0.9
-    weight_decay: float = 5e-4
-    lr_decay_every: int = 5000             # steps; 0 = constant
-    lr_decay_factor: float = 0.1
-    head_lr_multiplier: float = 10.0       # the authors trained the new layer 10x faster
-    steps: int = 10000
-    finetune_steps: int = 0                # rank_then_finetune: steps of the second phase
+    optimizer: str = _f("sgd", "sgd (with momentum, paper) | adam")
+    learning_rate: float = _f(1e-6, "base learning rate")
+    momentum: float = _f(0.9, "SGD momentum")
+    weight_decay: float = _f(5e-4, "L2 weight decay on kernels")
+    lr_decay_every: int = _f(5000, "divide the learning rate every this many steps (0: never)")
+    lr_decay_factor: float = _f(0.1, "multiply the learning rate by this at each decay")
+    head_lr_multiplier: float = _f(10.0, "learning-rate multiplier of the new head layer")
+    steps: int = _f(10000, "training steps (first phase of rank_then_finetune)")
+    finetune_steps: int = _f(0, "rank_then_finetune: regression steps after ranking")
 
     # Bookkeeping.
-    seed: int = 0
-    deterministic: bool = False            # bit-identical input pipeline for a seed
-    log_every: int = 50
-    eval_every: int = 1000
-    checkpoint_every: int = 1000
-    distributed: str = "auto"              # auto | on | off: jax.distributed.initialize()
+    seed: int = _f(0, "seed of initialisation, splits, crops and distortions")
+    deterministic: bool = _f(False, "bit-identical input batches for a seed (slower)")
+    log_every: int = _f(50, "steps between metric lines in metrics.jsonl")
+    eval_every: int = _f(1000, "steps between validation evaluations (and best checkpoint)")
+    checkpoint_every: int = _f(1000, "steps between checkpoints")
+    distributed: str = _f("auto", "auto | on | off: jax.distributed.initialize() for multi-host")
 
     def __post_init__(self):
         validate(self)
@@ -100,8 +109,9 @@ class Config:
     def resolved_input_style(self) -> str:
         if self.input_style != "auto":
             return self.input_style
-        torch_file = self.init == "imagenet" and self.weights_file.endswith((".pth", ".pt"))
-        return "torch" if torch_file else "caffe"
+        # Unit-variance inputs suit training from scratch; Keras weights expect Caffe's.
+        keras_file = self.init == "imagenet" and not self.weights_file.endswith((".pth", ".pt"))
+        return "caffe" if keras_file else "torch"
 
     @property
     def ranked_batch(self) -> int:
@@ -166,11 +176,11 @@ def _iqa_paper(**changes) -> Config:
 
 def _cpu_small(cfg: Config, **changes) -> Config:
     """Same experiment, scaled to run in minutes on a laptop CPU from scratch."""
-    small = dict(width=0.25, image_size=64 if cfg.task == "crowd" else 64, init="scratch",
-                 weights_file="", optimizer="adam", learning_rate=1e-4 if cfg.task == "crowd"
-                 else 3e-4, head_lr_multiplier=1.0, labeled_batch=8, ranked_groups=2,
-                 ranked_per_group=4, steps=300, lr_decay_every=200, log_every=10,
-                 eval_every=100, checkpoint_every=100, patch_min=32, patch_max=128,
+    # Tuned on the synthetic set to finish in about two minutes on a 2-core CPU.
+    small = dict(width=0.25, image_size=64, init="scratch", weights_file="", optimizer="adam",
+                 learning_rate=1e-3, head_lr_multiplier=1.0, labeled_batch=8, ranked_groups=2,
+                 ranked_per_group=4, steps=600, lr_decay_every=400, log_every=10,
+                 eval_every=200, checkpoint_every=200, patch_min=48, patch_max=96,
                  density_sigma=4.0, test_crops=5, weight_decay=0.0)
     if cfg.task == "iqa":
         small.update(patch_min=64, patch_max=64)
@@ -182,9 +192,8 @@ def _build_presets() -> dict[str, Config]:
     paper = {
         "crowd_sha": _crowd_paper(name="crowd_sha", dataset="shanghaitech_a"),
         "crowd_shb": _crowd_paper(name="crowd_shb", dataset="shanghaitech_b"),
-        # UCF_CC_50: whole images are rescaled before sampling (paper); pick the fold
-        # with fold=k.
-        "crowd_ucf": _crowd_paper(name="crowd_ucf", dataset="ucf_cc_50", fold=1),
+        # UCF_CC_50: five folds (fold=0..4), 40 training images each.
+        "crowd_ucf": _crowd_paper(name="crowd_ucf", dataset="ucf_cc_50", fold=0),
         "crowd_qnrf": _crowd_paper(name="crowd_qnrf", dataset="ucf_qnrf"),
         "iqa_live": _iqa_paper(name="iqa_live", dataset="live"),
         "iqa_tid2013": _iqa_paper(name="iqa_tid2013", dataset="tid2013"),

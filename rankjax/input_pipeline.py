@@ -72,11 +72,15 @@ def crowd_records_dataset(records: list[datasets.CrowdRecord], cfg: Config) -> t
     })
 
 
-def _seeded(ds: tf.data.Dataset, seed: int, shuffle: int) -> tf.data.Dataset:
-    """Shuffled, repeated forever, each element paired with its own (2,) stateless seed."""
+def _seeded(ds: tf.data.Dataset, seed: int, shuffle: int, skip: int = 0) -> tf.data.Dataset:
+    """Shuffled, repeated forever, each element paired with its own (2,) stateless seed.
+
+    `skip` drops the first elements before any image is read, so a resumed run sees
+    exactly the elements an uninterrupted one would have seen next.
+    """
     if shuffle > 1:
         ds = ds.shuffle(shuffle, seed=seed, reshuffle_each_iteration=True)
-    return ds.repeat().enumerate().map(
+    return ds.repeat().enumerate().skip(skip).map(
         lambda i, x: (tf.stack([tf.constant(seed, tf.int64), i]), x))
 
 
@@ -88,7 +92,8 @@ def _options(ds: tf.data.Dataset, cfg: Config) -> tf.data.Dataset:
 
 # --------------------------------------------------------------------------- crowd
 
-def labeled_crowd(records: list[datasets.CrowdRecord], cfg: Config, seed: int) -> tf.data.Dataset:
+def labeled_crowd(records: list[datasets.CrowdRecord], cfg: Config, seed: int, skip: int = 0
+                  ) -> tf.data.Dataset:
     """Random square patches (patch_min..patch_max px) resized to the input, flipped at random,
     with the density target integrated on the output grid."""
     size, grid = cfg.image_size, cfg.output_size
@@ -105,7 +110,7 @@ def labeled_crowd(records: list[datasets.CrowdRecord], cfg: Config, seed: int) -
                                      (grid, grid), flip)
         return {"image": patch / 255.0, "target": target}
 
-    ds = _seeded(crowd_records_dataset(records, cfg), seed, len(records))
+    ds = _seeded(crowd_records_dataset(records, cfg), seed, len(records), skip)
     return ds.map(sample, num_parallel_calls=AUTOTUNE, deterministic=cfg.deterministic)
 
 
@@ -131,7 +136,7 @@ def tfds_images(name: str, cfg: Config) -> tf.data.Dataset:
                                     == 1 else x["image"], tf.float32))
 
 
-def ranked_crowd(images: tf.data.Dataset, cfg: Config, seed: int, shuffle: int
+def ranked_crowd(images: tf.data.Dataset, cfg: Config, seed: int, shuffle: int, skip: int = 0
                  ) -> tf.data.Dataset:
     """Ranked sets (paper Algorithm 2): k nested crops per image, ranks 0..k-1 (largest first),
     all resized with one crop_and_resize call."""
@@ -147,8 +152,8 @@ def ranked_crowd(images: tf.data.Dataset, cfg: Config, seed: int, shuffle: int
         stack = tf.cond(flip, lambda: stack[:, :, ::-1], lambda: stack)
         return {"image": stack / 255.0, "rank": tf.range(k, dtype=tf.int32)}
 
-    return _seeded(images, seed, shuffle).map(sample, num_parallel_calls=AUTOTUNE,
-                                              deterministic=cfg.deterministic)
+    return _seeded(images, seed, shuffle, skip).map(sample, num_parallel_calls=AUTOTUNE,
+                                                    deterministic=cfg.deterministic)
 
 
 # --------------------------------------------------------------------------- IQA
@@ -161,8 +166,8 @@ def _random_crop(image: tf.Tensor, size: int, seed: tf.Tensor, path: tf.Tensor) 
         return tf.image.stateless_random_crop(image, (size, size, 3), seed)
 
 
-def labeled_quality(records: list[datasets.QualityRecord], cfg: Config, seed: int
-                    ) -> tf.data.Dataset:
+def labeled_quality(records: list[datasets.QualityRecord], cfg: Config, seed: int,
+                    skip: int = 0) -> tf.data.Dataset:
     size = cfg.image_size
 
     def sample(seed, example):
@@ -175,8 +180,8 @@ def labeled_quality(records: list[datasets.QualityRecord], cfg: Config, seed: in
     ds = tf.data.Dataset.from_tensor_slices({"path": [r.path for r in records],
                                              "score": np.array([r.score for r in records],
                                                                np.float32)})
-    return _seeded(ds, seed, len(records)).map(sample, num_parallel_calls=AUTOTUNE,
-                                               deterministic=cfg.deterministic)
+    return _seeded(ds, seed, len(records), skip).map(sample, num_parallel_calls=AUTOTUNE,
+                                                     deterministic=cfg.deterministic)
 
 
 def quality_levels(k: int) -> tuple[int, ...]:
@@ -186,8 +191,8 @@ def quality_levels(k: int) -> tuple[int, ...]:
     return tuple(range(6 - k, 6))
 
 
-def ranked_quality(images: tf.data.Dataset, cfg: Config, seed: int, shuffle: int
-                   ) -> tf.data.Dataset:
+def ranked_quality(images: tf.data.Dataset, cfg: Config, seed: int, shuffle: int,
+                   skip: int = 0) -> tf.data.Dataset:
     """One random crop at k levels of one random distortion type; rank = order of the levels."""
     levels, kinds, size = quality_levels(cfg.ranked_per_group), cfg.distortions, cfg.image_size
 
@@ -200,8 +205,8 @@ def ranked_quality(images: tf.data.Dataset, cfg: Config, seed: int, shuffle: int
         return {"image": tf.cast(stack, tf.float32) / 255.0,
                 "rank": tf.range(len(levels), dtype=tf.int32)}
 
-    return _seeded(images, seed, shuffle).map(sample, num_parallel_calls=AUTOTUNE,
-                                              deterministic=cfg.deterministic)
+    return _seeded(images, seed, shuffle, skip).map(sample, num_parallel_calls=AUTOTUNE,
+                                                    deterministic=cfg.deterministic)
 
 
 # --------------------------------------------------------------------------- batches
@@ -224,12 +229,13 @@ def unlabeled_images(sources: Sources, cfg: Config) -> tuple[tf.data.Dataset, in
 
 
 def train_batches(sources: Sources, cfg: Config, seed: int, labeled_batch: int,
-                  ranked_groups: int, process_index: int = 0, process_count: int = 1
-                  ) -> Iterator[dict]:
+                  ranked_groups: int, process_index: int = 0, process_count: int = 1,
+                  start_batch: int = 0) -> Iterator[dict]:
     """Endless numpy batches {"labeled": ..., "ranked": ...} for this process's slice.
 
     labeled_batch / ranked_groups are per process; either may be 0 (that part is then
-    absent and rankjax.training.make_batch fills in zero rows).
+    absent and rankjax.training.make_batch fills in zero rows). `start_batch` resumes
+    the sequence: batch n is the same whether reached directly or after a restart.
     """
     parts = {}
     seed = seed * 1000 + process_index  # different hosts draw different crops
@@ -238,12 +244,14 @@ def train_batches(sources: Sources, cfg: Config, seed: int, labeled_batch: int,
         if not records:
             raise datasets.DatasetError("no labeled training images for this process")
         make = labeled_crowd if cfg.task == "crowd" else labeled_quality
-        parts["labeled"] = make(records, cfg, seed).batch(labeled_batch, drop_remainder=True)
+        parts["labeled"] = make(records, cfg, seed, start_batch * labeled_batch).batch(
+            labeled_batch, drop_remainder=True)
     if ranked_groups:
         pool, size = unlabeled_images(sources, cfg)
         pool = pool.shard(process_count, process_index) if process_count > 1 else pool
         make = ranked_crowd if cfg.task == "crowd" else ranked_quality
-        parts["ranked"] = _group_batch(make(pool, cfg, seed + 1, size), ranked_groups)
+        parts["ranked"] = _group_batch(make(pool, cfg, seed + 1, size,
+                                            start_batch * ranked_groups), ranked_groups)
     if not parts:
         raise ValueError("a training batch needs labeled images, ranked groups, or both")
     ds = tf.data.Dataset.zip(parts).prefetch(AUTOTUNE)

@@ -34,7 +34,7 @@ class TrainState:
     step: jax.Array
     params: Any
     opt_state: Any
-    rng: jax.Array
+    rng: jax.Array  # raw uint32 key data, so checkpoints hold plain arrays
 
 
 def build_model(cfg: Config) -> nn.Module:
@@ -126,7 +126,7 @@ def loss_fn(params, model: nn.Module, cfg: Config, batch: Batch, rng: jax.Array,
 def train_step(state: TrainState, batch: Batch, *, model: nn.Module, cfg: Config,
                tx: optax.GradientTransformation,
                replicate: Callable[[jax.Array], jax.Array] = lambda x: x):
-    rng = jax.random.fold_in(state.rng, state.step)
+    rng = jax.random.fold_in(jax.random.wrap_key_data(state.rng), state.step)
     grads, metrics = jax.grad(loss_fn, has_aux=True)(state.params, model, cfg, batch, rng,
                                                      replicate)
     updates, opt_state = tx.update(grads, state.opt_state, state.params)
@@ -152,7 +152,8 @@ def create_train_state(cfg: Config, model: nn.Module, tx: optax.GradientTransfor
 
     def make(params):
         return TrainState(step=jnp.zeros((), jnp.int32), params=params,
-                          opt_state=tx.init(params), rng=step_rng)
+                          opt_state=tx.init(params),
+                          rng=jax.random.key_data(step_rng))
 
     return jax.jit(make, out_shardings=sharding.replicated(mesh))(params)
 

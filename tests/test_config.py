@@ -49,7 +49,8 @@ def test_json_round_trip():
 
 def test_input_style_follows_weights_file():
     cfg = config_lib.get_preset("crowd_sha")
-    assert cfg.resolved_input_style == "caffe"
+    assert cfg.resolved_input_style == "caffe"  # Keras .h5 weights
+    assert cfg.replace(init="scratch", weights_file="").resolved_input_style == "torch"
     assert cfg.replace(weights_file="vgg16-397923af.pth").resolved_input_style == "torch"
     assert dataclasses.replace(cfg, input_style="torch").resolved_input_style == "torch"
 

@@ -142,3 +142,14 @@ def test_empty_pool_is_a_clear_error(shb):
     sources = input_pipeline.Sources(sources_for(cfg).labeled, [], [], [])
     with pytest.raises(datasets.DatasetError, match="unlabeled pool .* is empty"):
         input_pipeline.train_batches(sources, cfg, 0, 2, 2)
+
+
+def test_start_batch_resumes_the_same_sequence(shb):
+    cfg = crowd_cfg(dataset="shanghaitech_b", data_dir=shb, validation_fraction=0.0)
+    sources = sources_for(cfg)
+    straight = take(input_pipeline.train_batches(sources, cfg, 1, 2, 2), 5)
+    resumed = take(input_pipeline.train_batches(sources, cfg, 1, 2, 2, start_batch=3), 2)
+    for a, b in zip(straight[3:], resumed):
+        for part in ("labeled", "ranked"):
+            for key in a[part]:
+                np.testing.assert_array_equal(a[part][key], b[part][key])

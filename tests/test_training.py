@@ -137,7 +137,7 @@ def test_group_ids_offset_per_process():
 
 def test_bf16_compute_keeps_float32_params(single_mesh):
     cfg = tiny_config(bf16=True)
-    trainer = training.create_training(cfg, jax.random.key(0), single_mesh)
+    trainer = training.create_training(cfg, jax.random.key(0), single_mesh, donate=False)
     assert all(p.dtype == jnp.float32 for p in jax.tree.leaves(trainer.state.params))
     state, metrics = trainer.train_step(trainer.state, random_batch(cfg))
     assert np.isfinite(float(metrics["loss"]))
