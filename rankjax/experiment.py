@@ -191,6 +191,9 @@ def train_and_evaluate(cfg: Config, workdir: str, overwrite: bool = False,
     process_count, process_index = jax.process_count(), jax.process_index()
     plan = phases(cfg)
     total = plan[-1].steps
+    if start > total:
+        raise RunDirError(f"{workdir} is already trained to step {start}, beyond the {total} "
+                          f"steps asked for; evaluate it with eval.py, or use --overwrite")
 
     bar = tqdm(total=total, initial=start, unit="step", dynamic_ncols=True,
                disable=not progress or process_index != 0, desc=cfg.name)

@@ -24,9 +24,11 @@ def density_panels(path: str, image: np.ndarray, predicted: np.ndarray,
     axes[0].imshow(np.clip(image, 0, 1))
     axes[0].set_title(title or "image", fontsize=9)
     maps = ([("ground truth", truth)] if truth is not None else []) + [("predicted", predicted)]
-    vmax = max(float(np.max(m)) for _, m in maps) or 1.0
-    for axis, (label, density) in zip(axes[1:], maps):
-        axis.imshow(density, cmap="jet", vmin=0, vmax=vmax, extent=(0, width, height, 0))
+    # Maps on different grids share one colour scale as people per pixel.
+    per_pixel = [m * m.size / (height * width) for _, m in maps]
+    vmax = max(float(np.max(m)) for m in per_pixel) or 1.0
+    for axis, (label, density), shown in zip(axes[1:], maps, per_pixel):
+        axis.imshow(shown, cmap="jet", vmin=0, vmax=vmax, extent=(0, width, height, 0))
         axis.set_title(f"{label}: {float(np.sum(density)):.1f}", fontsize=9)
     for axis in axes:
         axis.axis("off")

@@ -116,10 +116,11 @@ def test_sharded_step_equals_single_device(strategy):
     if strategy == "all":
         assert int(m1["pairs"]) == 4 * 6  # every group contributes all 6 pairs
     for key in ("loss", "regression_loss", "rank_loss", "pair_accuracy"):
-        assert float(m8[key]) == pytest.approx(float(m1[key]), rel=1e-5, abs=1e-6), key
+        assert float(m8[key]) == pytest.approx(float(m1[key]), rel=1e-5, abs=1e-5), key
+    # "Within 1e-5": float32 sums in another order across 8 devices differ by ~1e-6.
     for tree_a, tree_b in ((g1, g8), (p1, p8)):
         for a, b in zip(jax.tree.leaves(tree_a), jax.tree.leaves(tree_b)):
-            np.testing.assert_allclose(np.asarray(a), np.asarray(b), rtol=1e-5, atol=1e-6)
+            np.testing.assert_allclose(np.asarray(a), np.asarray(b), rtol=1e-5, atol=1e-5)
 
 
 def test_global_batch_rejects_uneven_split():

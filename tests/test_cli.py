@@ -1,0 +1,184 @@
+"""End to end through the real command lines, on tiny fixtures (subprocesses, one CPU device)."""
+
+import csv
+import json
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import time
+
+import numpy as np
+import pytest
+
+import fixtures
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+TINY = ["--width", "0.125", "--image_size", "32", "--labeled_batch", "2", "--ranked_groups", "1",
+        "--ranked_per_group", "3", "--patch_min", "16", "--patch_max", "32", "--log_every", "2",
+        "--checkpoint_every", "2", "--eval_every", "4", "--deterministic", "true", "--quiet"]
+
+
+@pytest.fixture(scope="module", autouse=True)
+def compilation_cache(tmp_path_factory):
+    """Identical tiny runs share compiled programs (JAX's persistent cache) within this module."""
+    global COMPILATION_CACHE
+    COMPILATION_CACHE = str(tmp_path_factory.mktemp("jax_cache"))
+
+
+def env(tmp_path):
+    child = {k: v for k, v in os.environ.items() if k != "XLA_FLAGS"}  # one device
+    child.update(RANKJAX_CACHE=str(tmp_path / "cache"), PYTHONUNBUFFERED="1",
+                 TF_CPP_MIN_LOG_LEVEL="3", JAX_COMPILATION_CACHE_DIR=COMPILATION_CACHE,
+                 JAX_PERSISTENT_CACHE_MIN_COMPILE_TIME_SECS="0",
+                 JAX_PERSISTENT_CACHE_MIN_ENTRY_SIZE_BYTES="0")
+    return child
+
+
+def run(tmp_path, script, *args, check=True):
+    out = subprocess.run([sys.executable, os.path.join(ROOT, script), *args], cwd=tmp_path,
+                         env=env(tmp_path), capture_output=True, text=True, timeout=300)
+    if check and out.returncode:
+        raise AssertionError(f"{script} {args} failed ({out.returncode}):\n{out.stderr[-3000:]}")
+    return out
+
+
+def printed_metrics(stdout, prefix="test metrics"):
+    line = next(l for l in stdout.splitlines() if l.startswith(prefix))
+    return json.loads(line.split(": ", 1)[1])
+
+
+@pytest.fixture(scope="module")
+def crowd_folder(tmp_path_factory):
+    root = tmp_path_factory.mktemp("crowd")
+    for split, n in (("train", 6), ("test", 2)):
+        for i in range(n):
+            fixtures.write_image(str(root / split / f"{split}{i}.png"), 40, 48, seed=i)
+            np.savetxt(root / split / f"{split}{i}.txt", fixtures.random_points(i + 1, 40, 48, i))
+    return str(root)
+
+
+def crowd_args(data, workdir, steps=6):
+    return ["--task", "crowd", "--dataset", "folder", "--data_dir", data, "--workdir", workdir,
+            "--steps", str(steps), *TINY]
+
+
+@pytest.fixture(scope="module")
+def trained(tmp_path_factory, crowd_folder):
+    """One finished 6-step run that the tests below read (and copy before changing)."""
+    tmp_path = tmp_path_factory.mktemp("runs")
+    straight = run(tmp_path, "train.py", *crowd_args(crowd_folder, "straight"))
+    return tmp_path, printed_metrics(straight.stdout)
+
+
+def test_run_directory_contents(trained):
+    tmp_path, expected = trained
+    assert expected["images"] == 2
+    run_dir = tmp_path / "straight"
+    for name in ("config.json", "metrics.jsonl", "training_curves.png", "test/results.json",
+                 "test/predictions.csv"):
+        assert (run_dir / name).is_file(), name
+    assert any(p.endswith(".png") for p in os.listdir(run_dir / "test"))
+    assert sorted(os.listdir(run_dir / "checkpoints")) == ["4", "6"]
+    rows = [json.loads(l) for l in open(run_dir / "metrics.jsonl")]
+    assert [r["step"] for r in rows if r["kind"] == "train"] == [2, 4, 6]
+    assert [r["step"] for r in rows if r["kind"] == "validation"] == [4, 6]
+
+
+def test_sigkill_then_rerun_ends_with_the_same_metrics(trained, crowd_folder):
+    tmp_path, expected = trained
+    args = crowd_args(crowd_folder, "killed", steps=6)
+    process = subprocess.Popen([sys.executable, os.path.join(ROOT, "train.py"), *args],
+                               cwd=tmp_path, env=env(tmp_path), stdout=subprocess.DEVNULL,
+                               stderr=subprocess.DEVNULL)
+    deadline = time.time() + 240
+    checkpoint = tmp_path / "killed" / "checkpoints" / "2"
+    while not checkpoint.is_dir() and process.poll() is None and time.time() < deadline:
+        time.sleep(0.05)
+    process.send_signal(signal.SIGKILL)
+    process.wait()
+    assert checkpoint.is_dir(), "the run never wrote its first checkpoint"
+    resumed = run(tmp_path, "train.py", *args)
+    got = printed_metrics(resumed.stdout)
+    assert got["mae"] == pytest.approx(expected["mae"], rel=1e-4, abs=1e-4)
+    assert got["rmse"] == pytest.approx(expected["rmse"], rel=1e-4, abs=1e-4)
+    keys = [(r["kind"], r["step"]) for r in map(json.loads, open(tmp_path / "killed" /
+                                                                 "metrics.jsonl"))]
+    straight = [(r["kind"], r["step"]) for r in map(json.loads, open(tmp_path / "straight" /
+                                                                     "metrics.jsonl"))]
+    assert keys == straight  # the killed run's lines are not doubled
+
+
+def test_eval_reproduces_the_run(trained):
+    tmp_path, expected = trained
+    evaluated = run(tmp_path, "eval.py", "--workdir", "straight")
+    assert printed_metrics(evaluated.stdout)["mae"] == pytest.approx(expected["mae"], rel=1e-5)
+    out = tmp_path / "straight" / "eval_test_latest"
+    results = json.load(open(out / "results.json"))
+    assert results["config"]["dataset"] == "folder" and "jax" in results["versions"]
+    with open(out / "predictions.csv") as f:
+        table = list(csv.DictReader(f))
+    assert len(table) == 2 and float(table[1]["true_count"]) == 2.0
+
+
+def test_refuses_other_config_unless_overwrite(trained, crowd_folder):
+    tmp_path, _ = trained
+    shutil.copytree(tmp_path / "straight", tmp_path / "w")
+    args = [*crowd_args(crowd_folder, "w", steps=2), "--margin", "3"]
+    refused = run(tmp_path, "train.py", *args, check=False)
+    assert refused.returncode == 2
+    assert "different config (margin: 0.0 -> 3.0, steps" not in refused.stderr  # steps may change
+    assert "different config (margin: 0.0 -> 3.0)" in refused.stderr
+    assert "--overwrite" in refused.stderr
+    run(tmp_path, "train.py", *args, "--overwrite")
+    assert json.load(open(tmp_path / "w" / "config.json"))["margin"] == 3.0
+    assert sorted(os.listdir(tmp_path / "w" / "checkpoints")) == ["2"]
+
+
+def test_nan_loss_stops_with_message(tmp_path, crowd_folder):
+    out = run(tmp_path, "train.py", *crowd_args(crowd_folder, "nan", steps=8),
+              "--learning_rate", "1e30", "--optimizer", "sgd", check=False)
+    assert out.returncode == 2
+    assert "loss is nan" in out.stderr or "loss is inf" in out.stderr
+    assert "last good checkpoint" in out.stderr
+
+
+def test_images_and_bad_inputs(trained):
+    tmp_path, _ = trained
+    own = tmp_path / "mine"
+    fixtures.write_image(str(own / "a.jpg"), 50, 70)
+    fixtures.write_image(str(own / "b.png"), 33, 20)
+    out = run(tmp_path, "eval.py", "--workdir", "straight", "--images", str(own), "--output", "o")
+    assert len([l for l in out.stdout.splitlines() if "\t" in l]) == 2
+    assert sorted(os.listdir(tmp_path / "o")) == ["a_density.png", "b_density.png",
+                                                   "predictions.csv"]
+    (tmp_path / "empty").mkdir()
+    broken = tmp_path / "broken.jpg"
+    broken.write_bytes(b"not an image")
+    for args, message in [(["--images", str(tmp_path / "empty")], "no images"),
+                          (["--images", str(broken)], "cannot read image"),
+                          (["--images", "missing.jpg"], "no such image")]:
+        failed = run(tmp_path, "eval.py", "--workdir", "straight", *args, check=False)
+        assert failed.returncode == 2 and message in failed.stderr, failed.stderr
+    missing = run(tmp_path, "eval.py", "--workdir", "nowhere", check=False)
+    assert missing.returncode == 2 and "run directory not found" in missing.stderr
+    # A crowd checkpoint offered to an IQA run is recognised before any array is read.
+    iqa_dir = tmp_path / "iqa_run"
+    iqa_dir.mkdir()
+    config = json.load(open(tmp_path / "straight" / "config.json"))
+    config.update(task="iqa", dataset="synthetic")
+    (iqa_dir / "config.json").write_text(json.dumps(config))
+    other = run(tmp_path, "eval.py", "--workdir", "iqa_run", "--checkpoint",
+                str(tmp_path / "straight" / "checkpoints" / "6"), check=False)
+    assert other.returncode == 2 and "is a 'crowd' model" in other.stderr
+
+
+def test_iqa_train_and_score_own_images(tmp_path):
+    out = run(tmp_path, "train.py", "--task", "iqa", "--workdir", "q", "--steps", "2", *TINY,
+              "--image_size", "32", "--test_crops", "2", "--distortions", "jpeg,gaussian_noise")
+    metrics = printed_metrics(out.stdout)
+    assert set(metrics) == {"lcc", "srocc", "images"} and metrics["images"] > 0
+    fixtures.write_image(str(tmp_path / "p.png"), 20, 24)  # smaller than the input: resized
+    scored = run(tmp_path, "eval.py", "--workdir", "q", "--images", str(tmp_path / "p.png"))
+    assert "p.png\t" in scored.stdout
