@@ -86,8 +86,15 @@ def pearson(a: np.ndarray, b: np.ndarray) -> float:
 
 
 def crowd_metrics(predictions: list[Prediction]) -> dict:
-    errors = np.array([p.predicted - p.truth for p in predictions])
+    """MAE, RMSE, and two diagnostics: how well counts are ordered (Pearson correlation of
+    predicted and true counts) and how they are scaled (mean predicted / mean true count)."""
+    truth = np.array([p.truth for p in predictions])
+    predicted = np.array([p.predicted for p in predictions])
+    errors = predicted - truth
     return {"mae": float(np.abs(errors).mean()), "rmse": float(np.sqrt((errors ** 2).mean())),
+            "count_correlation": pearson(predicted, truth),
+            "count_ratio": float(predicted.mean() / truth.mean()) if truth.mean() else
+            float("nan"),
             "images": len(predictions)}
 
 

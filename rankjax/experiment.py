@@ -175,6 +175,8 @@ def train_and_evaluate(cfg: Config, workdir: str, overwrite: bool = False,
              len(sources.test))
 
     mesh = sharding.make_mesh()
+    log.info("devices: %d %s device(s) in %d process(es); batch sharded over all of them",
+             jax.device_count(), jax.default_backend(), jax.process_count())
     trainer = training.create_training(cfg, jax.random.key(cfg.seed), mesh)
     store = checkpoints.RunCheckpoints(workdir)
     state, start = trainer.state, 0
