@@ -158,8 +158,16 @@ def write_test_outputs(cfg: Config, model, params, records: list, out_dir: str,
         for label, indices in chosen.items():
             for rank, i in enumerate(indices):
                 item = maps_by_name[records[int(i)].name]
-                stem = os.path.splitext(records[int(i)].name)[0]
-                save_density_picture(cfg, item, os.path.join(out_dir, f"{label}{rank}_{stem}.png"))
+                stem = os.path.join(out_dir, f"{label}{rank}_" +
+                                    os.path.splitext(records[int(i)].name)[0])
+                save_density_picture(cfg, item, stem + ".png")
+                record, prediction = records[int(i)], predictions[int(i)]
+                pictures.overlay(stem + "_overlay.png",
+                                 item["image"][0, :record.height, :record.width],
+                                 item["density"][: -(-record.height // 16),
+                                                 : -(-record.width // 16)],
+                                 f"{record.name}: predicted {prediction.predicted:.1f}, "
+                                 f"true {prediction.truth:.0f}")
     return metrics
 
 
