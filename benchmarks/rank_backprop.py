@@ -25,16 +25,17 @@ import optax
 from rankjax import config as config_lib, losses, training
 
 
-def time_step(step, state, *args, repeats: int) -> float:
-    state = step(state, *args)  # compile
-    jax.block_until_ready(state)
-    best = float("inf")
+def time_steps(steps: dict, state, images, repeats: int) -> dict:
+    """Median seconds per call of each step, measured interleaved so both see the same noise."""
+    for step in steps.values():  # compile
+        jax.block_until_ready(step(state, images))
+    times = {name: [] for name in steps}
     for _ in range(repeats):
-        start = time.perf_counter()
-        state = step(state, *args)
-        jax.block_until_ready(state)
-        best = min(best, time.perf_counter() - start)
-    return best
+        for name, step in steps.items():
+            start = time.perf_counter()
+            jax.block_until_ready(step(state, images))
+            times[name].append(time.perf_counter() - start)
+    return {name: float(np.median(t)) for name, t in times.items()}
 
 
 def main() -> None:
@@ -42,7 +43,7 @@ def main() -> None:
     parser.add_argument("--groups", type=int, default=2)
     parser.add_argument("--size", type=int, default=64)
     parser.add_argument("--width", type=float, default=0.25)
-    parser.add_argument("--repeats", type=int, default=5)
+    parser.add_argument("--repeats", type=int, default=15)
     parser.add_argument("--ks", default="3,5,8")
     args = parser.parse_args()
     print(f"device={jax.devices()[0].device_kind} backend={jax.default_backend()} "
@@ -80,8 +81,9 @@ def main() -> None:
             return step
 
         state = (params, tx.init(params))
-        efficient = time_step(make_step(efficient_loss), state, images, repeats=args.repeats)
-        naive = time_step(make_step(naive_loss), state, images, repeats=args.repeats)
+        timed = time_steps({"efficient": make_step(efficient_loss),
+                            "naive": make_step(naive_loss)}, state, images, args.repeats)
+        efficient, naive = timed["efficient"], timed["naive"]
         theoretical = 2 * pairs / cfg.ranked_batch
         print(f"k={k} images={cfg.ranked_batch} pairs={pairs} efficient={efficient * 1e3:.1f}ms "
               f"naive={naive * 1e3:.1f}ms theoretical={theoretical:.2f} "

@@ -104,14 +104,13 @@ def list_images(folder: str, recursive: bool = True) -> list[str]:
     return files
 
 
-def image_size(path: str, full_check: bool = True) -> tuple[int, int]:
+def image_size(path: str) -> tuple[int, int]:
     """(height, width) of an image; decodes it fully so truncated files are caught here."""
     if not os.path.isfile(path):
         raise DatasetError(f"image not found: {path!r}")
     try:
         with Image.open(path) as image:
-            if full_check:
-                image.load()
+            image.load()
             return image.height, image.width
     except Exception as error:  # PIL raises many types for broken files
         raise DatasetError(f"cannot read image {path!r}: {error}") from error

@@ -2,9 +2,9 @@
 
 XLA's default CPU convolution path trains VGG about 2-3x slower than it could on
 the CPUs we measured; routing convolutions through the YNNPACK fusion with
-`--xla_cpu_experimental_ynn_fusion_type=-individual_convolution` gave 1.8x
-(112 px) and 2.9x (224 px) faster counting train steps on a 2-core x86 machine
-(`python benchmarks/cpu_flags.py`, numbers in BENCHMARKS.md).
+`--xla_cpu_experimental_ynn_fusion_type=-individual_convolution` gave 1.8-3.0x
+faster counting train steps on a 2-core x86 machine (`python benchmarks/cpu_flags.py`,
+numbers in BENCHMARKS.md; the flag's empty value is within noise of it).
 
 The flag only reaches XLA's CPU compiler, and it is added only when no GPU or
 TPU plugin is installed (or JAX_PLATFORMS asks for cpu). Opt out with
