@@ -11,6 +11,7 @@ from __future__ import annotations
 import csv
 import dataclasses
 import datetime
+import functools
 import importlib.metadata
 import json
 import os
@@ -18,7 +19,6 @@ from typing import Iterable
 
 import flax.linen as nn
 import jax
-import jax.numpy as jnp
 import numpy as np
 
 from rankjax import input_pipeline
@@ -33,11 +33,14 @@ class Prediction:
     path: str = ""
 
 
+@functools.partial(jax.jit, static_argnums=0)
+def _predict(model: nn.Module, params, images):
+    return model.apply(params, images)
+
+
 def make_predict_fn(model: nn.Module):
-    @jax.jit
-    def predict(params, images):
-        return model.apply(params, images)
-    return predict
+    """`predict(params, images)`; compiled once per model config and image shape, across calls."""
+    return functools.partial(_predict, model)
 
 
 def crowd_predictions(model, params, items: Iterable[dict], keep_maps: int = 0

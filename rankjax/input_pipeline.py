@@ -13,7 +13,6 @@ of the global batch; rankjax.sharding.global_batch assembles the global arrays.
 from __future__ import annotations
 
 import dataclasses
-import os
 from typing import Iterator
 
 import numpy as np
