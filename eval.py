@@ -80,8 +80,8 @@ def own_images(cfg, model, params, paths: list[str], out_dir: str) -> None:
             cli.fail(f"cannot read image {path!r}: {error}")
         stem = os.path.splitext(os.path.basename(path))[0]
         if cfg.task == "crowd":
-            item = input_pipeline.pad_for_eval(array)
-            density = np.where(item["valid"], np.asarray(predict(params, item["image"]))[0], 0.0)
+            density = evaluation.masked_density(predict, params,
+                                                input_pipeline.pad_for_eval(array))
             value = float(density.sum())
             height, width = array.shape[:2]
             pictures.overlay(os.path.join(out_dir, f"{stem}_density.png"), array,

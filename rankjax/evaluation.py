@@ -43,18 +43,21 @@ def make_predict_fn(model: nn.Module):
     return functools.partial(_predict, model)
 
 
+def masked_density(predict, params, item: dict) -> np.ndarray:
+    """Predicted density of one padded evaluation item, zero on the padding."""
+    return np.where(item["valid"], np.asarray(predict(params, item["image"]))[0], 0.0)
+
+
 def crowd_predictions(model, params, items: Iterable[dict], keep_maps: int = 0
                       ) -> tuple[list[Prediction], list[dict]]:
     """Counts for each evaluation item; the first `keep_maps` items keep their density maps."""
     predict = make_predict_fn(model)
     predictions, maps = [], []
     for item in items:
-        density = np.asarray(predict(params, item["image"]))[0]
-        density = np.where(item["valid"], density, 0.0)
+        density = masked_density(predict, params, item)
         record = item["record"]
-        name = record.name if record is not None else item.get("name", "")
-        path = record.path if record is not None else item.get("path", "")
-        predictions.append(Prediction(name, item["count"], float(density.sum()), path))
+        predictions.append(Prediction(record.name, item["count"], float(density.sum()),
+                                      record.path))
         if len(maps) < keep_maps:
             maps.append({**item, "density": density})
     return predictions, maps
