@@ -22,7 +22,9 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0],
                                      epilog=__doc__.split("\n\n", 1)[1],
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--task", choices=config_lib.TASKS, default="crowd",
+    from rankjax import tasks
+
+    parser.add_argument("--task", choices=tasks.TASKS.names(), default="crowd",
                         help="crowd counting or image quality (picks the default preset)")
     parser.add_argument("--preset", help="a preset name (default: crowd_cpu_small or "
                         "iqa_cpu_small, the embedded synthetic data at CPU scale)")
@@ -47,7 +49,8 @@ def main() -> None:
         cli.fail(str(error).strip('"'))
     workdir = args.workdir or os.path.join("runs", cfg.name)
 
-    from rankjax import checkpoints, datasets, experiment
+    from rankjax import checkpoints, datasets, experiment, sharding
+    sharding.maybe_initialize_distributed(cfg.distributed)
     try:
         metrics = experiment.train_and_evaluate(cfg, workdir, args.overwrite,
                                                 progress=not args.quiet)

@@ -24,7 +24,7 @@ CANDIDATES = {
 CHILD = r"""
 import json, sys, time
 import jax, jax.numpy as jnp
-from rankjax import config as config_lib, training
+from rankjax import config as config_lib, input_pipeline, training
 size, batch, steps = map(int, sys.argv[1:4])
 cfg = config_lib.get_preset("crowd_cpu_small").replace(
     image_size=size, width=1.0, labeled_batch=batch, ranked_groups=0)
@@ -32,7 +32,7 @@ trainer = training.create_training(cfg, jax.random.key(0))
 state, step_fn = trainer.state, trainer.train_step
 images = jax.random.uniform(jax.random.key(1), (batch, size, size, 3))
 density = jnp.zeros((batch, size // 16, size // 16))
-b = training.make_batch(cfg, labeled={"image": images, "density": density})
+b = input_pipeline.make_batch(cfg, labeled={"image": images, "target": density})
 state, m = step_fn(state, b); jax.block_until_ready(m)
 t = time.perf_counter()
 for _ in range(steps):

@@ -38,8 +38,9 @@ def train_rate(cfg, steps) -> float:
     mesh = sharding.make_mesh(jax.devices()[:1])
     trainer = training.create_training(cfg, jax.random.key(0), mesh)
     rng = np.random.default_rng(0)
-    size, grid, k = cfg.image_size, cfg.output_size, cfg.ranked_per_group
-    batch = sharding.global_batch(training.make_batch(
+    size, k = cfg.image_size, cfg.ranked_per_group
+    grid = cfg.image_size // 16
+    batch = sharding.global_batch(input_pipeline.make_batch(
         cfg, labeled={"image": rng.random((cfg.labeled_batch, size, size, 3), np.float32),
                       "target": rng.random((cfg.labeled_batch, grid, grid), np.float32)},
         ranked={"image": rng.random((cfg.ranked_batch, size, size, 3), np.float32),

@@ -22,7 +22,7 @@ import jax.numpy as jnp
 import numpy as np
 import optax
 
-from rankjax import config as config_lib, losses, training
+from rankjax import config as config_lib, losses, tasks, training
 
 
 def time_steps(steps: dict, state, images, repeats: int) -> dict:
@@ -62,7 +62,7 @@ def main() -> None:
         pairs = len(losses.siamese_pair_indices(group, rank)[0])
 
         def score_fn(p):
-            return lambda x: training.ranking_scores(cfg, model.apply(p, x))
+            return lambda x: tasks.get(cfg.task).ranking_scores(cfg, model.apply(p, x))
 
         def efficient_loss(p, images):
             return losses.pairwise_rank_hinge(score_fn(p)(images), jnp.asarray(group),

@@ -28,7 +28,7 @@ def rankjax_step(size: int, batch: int, steps: int, bf16: bool) -> tuple[float, 
     mesh = sharding.make_mesh(jax.devices()[:1])
     trainer = training.create_training(cfg, jax.random.key(0), mesh)
     rng = np.random.default_rng(0)
-    batch_data = sharding.global_batch(training.make_batch(cfg, labeled={
+    batch_data = sharding.global_batch(input_pipeline.make_batch(cfg, labeled={
         "image": rng.random((batch, size, size, 3), np.float32),
         "target": rng.random((batch, size // 16, size // 16), np.float32)}), mesh)
     compiled = trainer.train_step.lower(trainer.state, batch_data).compile()

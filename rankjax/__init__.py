@@ -8,4 +8,10 @@ from rankjax import platform as _platform
 
 _platform.apply_cpu_xla_flags()  # before any module below starts XLA
 
-__version__ = "0.1.0"
+__version__ = "0.2.0"
+
+
+def load(path: str, which: str = "latest"):
+    """A Predictor of a trained run or checkpoint folder; see rankjax.api."""
+    from rankjax import api
+    return api.load(path, which)

@@ -25,9 +25,11 @@ def add_config_options(parser: argparse.ArgumentParser) -> None:
 
 
 def config_from_args(args: argparse.Namespace) -> config_lib.Config:
-    preset = args.preset or config_lib.DEFAULT_PRESET[args.task]
+    from rankjax import tasks
+
+    preset = args.preset or tasks.get(args.task).default_preset
     cfg = config_lib.get_preset(preset)
-    if args.task and cfg.task != args.task:
+    if args.task not in (None, cfg.task):
         raise SystemExit(f"preset {preset!r} is a {cfg.task!r} preset, not {args.task!r}")
     overrides = {f.name: getattr(args, f.name) for f in dataclasses.fields(config_lib.Config)
                  if f.name != "task" and getattr(args, f.name, None) is not None}

@@ -13,7 +13,6 @@ import json
 import typing
 from typing import Any
 
-TASKS = ("crowd", "iqa")
 PARADIGMS = ("baseline", "rank_only", "rank_then_finetune", "multitask")
 
 
@@ -25,13 +24,16 @@ def _f(default: Any, help: str) -> Any:
 class Config:
     # What to learn.
     name: str = _f("crowd_cpu_small", "experiment name (the preset's, by default)")
-    task: str = _f("crowd", "crowd (counting) | iqa (image quality)")
+    task: str = _f("crowd", "crowd (counting) | iqa (image quality) | a task you registered "
+                   "with rankjax.tasks.register")
     paradigm: str = _f("multitask", "baseline (regression only) | rank_only | "
                        "rank_then_finetune | multitask (regression + lambda * rank)")
 
     # Data.
-    dataset: str = _f("synthetic", "synthetic | shanghaitech_a | shanghaitech_b | ucf_cc_50 | "
-                      "ucf_qnrf | folder (crowd); synthetic | live | tid2013 (iqa)")
+    dataset: str = _f("synthetic_crowd", "a reader of rankjax.datasets.DATASETS: "
+                      "synthetic_crowd | shanghaitech_a | shanghaitech_b | ucf_cc_50 | ucf_qnrf | "
+                      "folder (crowd); synthetic_iqa | live | tid2013 (iqa); empty: the data "
+                      "is passed to train_and_evaluate in code")
     data_dir: str = _f("", "folder you unpacked the dataset into (synthetic: cache folder)")
     fold: int = _f(0, "UCF_CC_50 cross-validation fold, 0..4 (the authors' split files)")
     unlabeled: str = _f("rest", "pool for ranked sets: rest (training images whose labels are "
@@ -56,7 +58,8 @@ class Config:
     # Ranking loss.
     rank_weight: float = _f(100.0, "lambda in L = L_reg + lambda * L_rank")
     margin: float = _f(0.0, "epsilon of the rank hinge (crowd value unverified)")
-    pair_strategy: str = _f("all", "all (paper) | random | hard (hard-negative mining)")
+    pair_strategy: str = _f("all", "all (paper) | random | hard (hard-negative mining); "
+                            "rankjax.losses.PAIR_STRATEGIES")
     num_pairs: int = _f(0, "pairs kept per step by the random / hard strategies")
     rank_pooling: str = _f("sum", "crowd ranking score of a crop: sum | mean of its density map")
 
@@ -73,7 +76,7 @@ class Config:
     # IQA.
     distortions: tuple[str, ...] = _f(
         ("gaussian_blur", "gaussian_noise", "jpeg", "jpeg2000"),
-        "comma-separated distortion types for ranked sets")
+        "comma-separated distortion types for ranked sets (rankjax.distortions.DISTORTIONS)")
     test_crops: int = _f(30, "random crops averaged per test image (paper: 30)")
 
     # Optimisation.
@@ -102,10 +105,6 @@ class Config:
         return dataclasses.replace(self, **changes)
 
     @property
-    def output_size(self) -> int:
-        return self.image_size // 16
-
-    @property
     def resolved_input_style(self) -> str:
         if self.input_style != "auto":
             return self.input_style
@@ -122,19 +121,31 @@ class Config:
 
 
 def validate(cfg: Config) -> None:
+    """Raises ValueError naming every problem; names are checked against the registries."""
+    from rankjax import datasets, losses, tasks  # the registries (their modules import this one)
+
+    problems = []
+
     def need(ok: bool, message: str):
         if not ok:
-            raise ValueError(f"config {cfg.name!r}: {message}")
+            problems.append(message)
 
-    need(cfg.task in TASKS, f"task must be one of {TASKS}, got {cfg.task!r}")
+    try:
+        task = tasks.get(cfg.task)
+    except KeyError as error:
+        raise ValueError(f"config {cfg.name!r}: {error}") from None
     need(cfg.paradigm in PARADIGMS, f"paradigm must be one of {PARADIGMS}, got {cfg.paradigm!r}")
-    need(cfg.pair_strategy in ("all", "random", "hard"),
-         f"pair_strategy must be all, random or hard, got {cfg.pair_strategy!r}")
-    need(cfg.pair_strategy == "all" or cfg.num_pairs > 0,
+    need(cfg.pair_strategy in losses.PAIR_STRATEGIES,
+         f"pair_strategy must be one of {', '.join(losses.PAIR_STRATEGIES.names())}, got "
+         f"{cfg.pair_strategy!r}")
+    need(cfg.pair_strategy not in losses.SUBSET_STRATEGIES or cfg.num_pairs > 0,
          f"pair_strategy={cfg.pair_strategy} needs num_pairs > 0")
+    if cfg.dataset and cfg.dataset not in datasets.for_task(cfg.task):
+        problems.append(f"dataset {cfg.dataset!r} is not a {cfg.task!r} dataset; known: "
+                        + (", ".join(datasets.for_task(cfg.task)) or "none (pass the data to "
+                           "train_and_evaluate, and leave dataset empty)"))
     need(cfg.image_size > 0 and cfg.image_size % 16 == 0,
          f"image_size must be a positive multiple of 16 (output stride), got {cfg.image_size}")
-    need(cfg.task != "iqa" or cfg.image_size >= 32, "IQA image_size must be at least 32")
     need(cfg.width > 0, f"width must be positive, got {cfg.width}")
     need(cfg.optimizer in ("sgd", "adam"), f"optimizer must be sgd or adam, got {cfg.optimizer!r}")
     need(cfg.init in ("scratch", "imagenet"), f"init must be scratch or imagenet, got {cfg.init!r}")
@@ -142,15 +153,16 @@ def validate(cfg: Config) -> None:
          "init=imagenet needs weights_file (a Keras VGG16 .h5 or torchvision vgg16 .pth)")
     need(cfg.input_style in ("auto", "caffe", "torch", "none"),
          f"input_style must be auto, caffe, torch or none, got {cfg.input_style!r}")
-    need(cfg.rank_pooling in ("sum", "mean"), f"rank_pooling must be sum or mean")
-    need(cfg.crop_scale_of in ("side", "area"), "crop_scale_of must be side or area")
-    need(0 < cfg.crop_scale < 1, f"crop_scale must be in (0, 1), got {cfg.crop_scale}")
     need(cfg.labeled_batch >= 0 and cfg.ranked_groups >= 0 and cfg.ranked_per_group >= 1,
          "batch sizes must be non-negative and ranked_per_group >= 1")
     need(0 < cfg.labeled_fraction <= 1, "labeled_fraction must be in (0, 1]")
+    need(0 <= cfg.validation_fraction < 1, "validation_fraction must be in [0, 1)")
     need(cfg.paradigm != "rank_then_finetune" or cfg.finetune_steps > 0,
          "paradigm rank_then_finetune needs finetune_steps > 0")
     need(cfg.distributed in ("auto", "on", "off"), "distributed must be auto, on or off")
+    problems += task.validate(cfg)
+    if problems:
+        raise ValueError(f"config {cfg.name!r}: " + "; ".join(problems))
 
 
 # --------------------------------------------------------------------------- presets
@@ -166,7 +178,7 @@ def _crowd_paper(**changes) -> Config:
 
 def _iqa_paper(**changes) -> Config:
     # Authors' solvers: SGD momentum 0.9, wd 5e-4, lambda 1, margin 1 on raw scores.
-    base = Config(task="iqa", init="imagenet",
+    base = Config(task="iqa", dataset="synthetic_iqa", init="imagenet",
                   weights_file="vgg16_weights_tf_dim_ordering_tf_kernels.h5",
                   labeled_batch=25, ranked_groups=5, ranked_per_group=5, rank_weight=1.0,
                   margin=1.0, learning_rate=1e-5, steps=20000, lr_decay_every=10000,
@@ -176,14 +188,15 @@ def _iqa_paper(**changes) -> Config:
 
 def _cpu_small(cfg: Config, **changes) -> Config:
     """Same experiment, scaled to run in minutes on a laptop CPU from scratch."""
+    from rankjax import tasks
+
     # Tuned on the synthetic set to finish in about two minutes on a 2-core CPU.
     small = dict(width=0.25, image_size=64, init="scratch", weights_file="", optimizer="adam",
                  learning_rate=1e-3, head_lr_multiplier=1.0, labeled_batch=8, ranked_groups=2,
                  ranked_per_group=4, steps=600, lr_decay_every=400, log_every=10,
                  eval_every=200, checkpoint_every=200, patch_min=48, patch_max=96,
                  density_sigma=4.0, test_crops=5, weight_decay=0.0)
-    if cfg.task == "iqa":
-        small.update(patch_min=64, patch_max=64)
+    small.update(tasks.get(cfg.task).cpu_small)
     small.update(changes)
     return cfg.replace(name=cfg.name + "_cpu_small", **small)
 
@@ -198,9 +211,9 @@ def _build_presets() -> dict[str, Config]:
         "iqa_live": _iqa_paper(name="iqa_live", dataset="live"),
         "iqa_tid2013": _iqa_paper(name="iqa_tid2013", dataset="tid2013"),
         # The embedded synthetic sets, at paper scale.
-        "crowd_synthetic": _crowd_paper(name="crowd_synthetic", dataset="synthetic",
+        "crowd_synthetic": _crowd_paper(name="crowd_synthetic", dataset="synthetic_crowd",
                                         init="scratch", weights_file=""),
-        "iqa_synthetic": _iqa_paper(name="iqa_synthetic", dataset="synthetic",
+        "iqa_synthetic": _iqa_paper(name="iqa_synthetic", dataset="synthetic_iqa",
                                     init="scratch", weights_file=""),
     }
     presets = dict(paper)
@@ -215,7 +228,6 @@ def _build_presets() -> dict[str, Config]:
 
 
 PRESETS: dict[str, Config] = _build_presets()
-DEFAULT_PRESET = {"crowd": "crowd_cpu_small", "iqa": "iqa_cpu_small"}
 
 
 def get_preset(name: str) -> Config:
@@ -265,4 +277,6 @@ def _split_override(text: str) -> tuple[str, str]:
 def from_json(text: str) -> Config:
     data = json.loads(text)
     data["distortions"] = tuple(data.get("distortions", Config.distortions))
+    if data.get("dataset") == "synthetic":  # run directories written before version 0.2
+        data["dataset"] = f"synthetic_{data.get('task', 'crowd')}"
     return Config(**data)

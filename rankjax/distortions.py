@@ -13,19 +13,15 @@ quality); level 0 is the pristine image.
 
 from __future__ import annotations
 
+import dataclasses
 import io
+from typing import Callable
 
 import numpy as np
 import tensorflow as tf
 from PIL import Image
 
-PAPER_LEVELS: dict[str, tuple[float, ...]] = {
-    "gaussian_blur": (7, 15, 39, 91, 199),
-    "gaussian_noise": tuple(2.0 ** e for e in (-10, -7.5, -5.5, -3.5, 0)),
-    "jpeg": (43, 12, 7, 4, 0),
-    "jpeg2000": (0.46, 0.16, 0.07, 0.04, 0.02),
-}
-DISTORTIONS = tuple(PAPER_LEVELS)
+from rankjax.registry import Registry
 
 
 def _to_uint8(image: tf.Tensor) -> tf.Tensor:
@@ -34,15 +30,9 @@ def _to_uint8(image: tf.Tensor) -> tf.Tensor:
     return tf.cast(tf.clip_by_value(tf.round(image), 0, 255), tf.uint8)
 
 
-def gaussian_kernel(size: int) -> np.ndarray:
-    """1-D Gaussian of `size` taps, sigma = size / 6, summing to 1 (MATLAB fspecial)."""
-    sigma = size / 6.0
-    x = np.arange(size, dtype=np.float64) - (size - 1) / 2.0
-    kernel = np.exp(-x ** 2 / (2 * sigma ** 2))
-    return (kernel / kernel.sum()).astype(np.float32)
-
-
-def gaussian_blur(image: tf.Tensor, size: int) -> tf.Tensor:
+def gaussian_blur(image: tf.Tensor, size: int, seed: tf.Tensor | None = None) -> tf.Tensor:
+    """Kernel of `size` taps, sigma = size / 6 (MATLAB fspecial), symmetric borders."""
+    size = int(size)
     sigma = size / 6.0
     x = tf.cast(image, tf.float32)
     shape = tf.shape(x)
@@ -66,7 +56,7 @@ def gaussian_noise(image: tf.Tensor, variance: float, seed: tf.Tensor) -> tf.Ten
     return _to_uint8(tf.clip_by_value(x + noise, 0.0, 1.0) * 255.0)
 
 
-def jpeg(image: tf.Tensor, quality: int) -> tf.Tensor:
+def jpeg(image: tf.Tensor, quality: int, seed: tf.Tensor | None = None) -> tf.Tensor:
     encoded = tf.io.encode_jpeg(_to_uint8(image), quality=int(quality))
     return tf.io.decode_jpeg(encoded, channels=3)
 
@@ -81,11 +71,31 @@ def _jpeg2000_numpy(image: np.ndarray, bits_per_pixel: np.float32) -> np.ndarray
         return np.asarray(decoded.convert("RGB"), np.uint8)
 
 
-def jpeg2000(image: tf.Tensor, bits_per_pixel: float) -> tf.Tensor:
+def jpeg2000(image: tf.Tensor, bits_per_pixel: float, seed: tf.Tensor | None = None
+             ) -> tf.Tensor:
     image = _to_uint8(image)
     out = tf.numpy_function(_jpeg2000_numpy, [image, np.float32(bits_per_pixel)], tf.uint8,
                             stateful=False)
     return tf.ensure_shape(out, image.shape)
+
+
+@dataclasses.dataclass(frozen=True)
+class Distortion:
+    """One distortion type: `apply(image, value, seed) -> uint8` at `levels[level - 1]`."""
+    apply: Callable[[tf.Tensor, float, tf.Tensor], tf.Tensor]
+    levels: tuple[float, ...]   # five values, weakest first
+
+
+# The distortion types that ranked IQA sets can use. Adding one is one entry here (or a
+# `DISTORTIONS.register(name, Distortion(fn, levels))` call in your own code).
+DISTORTIONS = Registry("distortion")
+DISTORTIONS.register("gaussian_blur", Distortion(gaussian_blur, (7, 15, 39, 91, 199)))
+DISTORTIONS.register("gaussian_noise", Distortion(
+    gaussian_noise, tuple(2.0 ** e for e in (-10, -7.5, -5.5, -3.5, 0))))
+DISTORTIONS.register("jpeg", Distortion(jpeg, (43, 12, 7, 4, 0)))
+DISTORTIONS.register("jpeg2000", Distortion(jpeg2000, (0.46, 0.16, 0.07, 0.04, 0.02)))
+# The paper's four LIVE types, in a fixed order (the default of Config.distortions).
+PAPER_DISTORTIONS = ("gaussian_blur", "gaussian_noise", "jpeg", "jpeg2000")
 
 
 def distort(image, kind: str, level: int, seed=(0, 0)) -> tf.Tensor:
@@ -94,20 +104,13 @@ def distort(image, kind: str, level: int, seed=(0, 0)) -> tf.Tensor:
     seed: two ints (the noise of gaussian_noise); the other kinds are deterministic.
     """
     image = tf.convert_to_tensor(image)
-    if kind not in PAPER_LEVELS:
-        raise ValueError(f"unknown distortion {kind!r}; choose from {DISTORTIONS}")
-    if not 0 <= level <= 5:
-        raise ValueError(f"distortion level must be 0..5, got {level}")
+    distortion = DISTORTIONS.get(kind)
+    if not 0 <= level <= len(distortion.levels):
+        raise ValueError(f"distortion level must be 0..{len(distortion.levels)}, got {level}")
     if level == 0:
         return _to_uint8(image)
-    value = PAPER_LEVELS[kind][level - 1]
-    if kind == "gaussian_blur":
-        return gaussian_blur(image, int(value))
-    if kind == "gaussian_noise":
-        return gaussian_noise(image, value, tf.reshape(tf.cast(seed, tf.int32), (2,)))
-    if kind == "jpeg":
-        return jpeg(image, int(value))
-    return jpeg2000(image, value)
+    return distortion.apply(image, distortion.levels[level - 1],
+                            tf.reshape(tf.cast(seed, tf.int32), (2,)))
 
 
 def ranked_set(image: tf.Tensor, kind_index: tf.Tensor, levels: tuple[int, ...],

@@ -26,8 +26,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-PAIR_STRATEGIES = ("all", "random", "hard")
-
+from rankjax.registry import Registry
 
 def density_regression_loss(predicted: jax.Array, target: jax.Array,
                             mask: jax.Array | None = None) -> jax.Array:
@@ -64,36 +63,48 @@ def pairwise_hinge_matrix(scores: jax.Array, margin: float) -> jax.Array:
     return jax.vmap(jax.vmap(pair, in_axes=(None, 0)), in_axes=(0, None))(scores, scores)
 
 
-def select_pairs(valid: jax.Array, hinge: jax.Array, strategy: str = "all",
-                 num_pairs: int = 0, rng: jax.Array | None = None) -> jax.Array:
-    """Float (M, M) weights of the pairs that enter the loss.
+# Which valid pairs enter the loss: name -> fn(valid, hinge, num_pairs, rng) -> (M, M) weights.
+PAIR_STRATEGIES = Registry("pair strategy")
+# Strategies that keep a subset of pairs need num_pairs > 0 (config validation asks).
+SUBSET_STRATEGIES = ("random", "hard")
 
-    all:    every valid pair (the paper's choice).
-    random: `num_pairs` valid pairs drawn uniformly without replacement (all
-            of them when fewer are valid), as in the paper's random-sampling ablation.
-    hard:   the `num_pairs` valid pairs with the largest hinge (hard-negative
-            mining); selection carries no gradient.
-    """
-    valid_f = valid.astype(jnp.float32)
-    if strategy == "all":
-        return valid_f
-    if strategy not in PAIR_STRATEGIES:
-        raise ValueError(f"pair strategy must be one of {PAIR_STRATEGIES}, got {strategy!r}")
-    size = valid.size
+
+@PAIR_STRATEGIES.register("all")
+def all_pairs(valid, hinge, num_pairs, rng):
+    """Every valid pair (the paper's choice)."""
+    return valid.astype(jnp.float32)
+
+
+def _top_pairs(valid, priority, num_pairs):
     if num_pairs <= 0:
-        raise ValueError(f"pair strategy {strategy!r} needs num_pairs > 0, got {num_pairs}")
-    k = min(num_pairs, size)
-    if strategy == "random":
-        if rng is None:
-            raise ValueError("pair strategy 'random' needs an rng key")
-        priority = jax.random.uniform(rng, valid.shape)
-    else:
-        priority = jax.lax.stop_gradient(hinge)
+        raise ValueError(f"this pair strategy needs num_pairs > 0, got {num_pairs}")
     # Invalid pairs sort below every valid one; ties among valid pairs are broken by index.
     priority = jnp.where(valid, priority, -jnp.inf).reshape(-1)
-    _, chosen = jax.lax.top_k(priority, k)
-    picked = jnp.zeros(size, jnp.float32).at[chosen].set(1.0).reshape(valid.shape)
-    return picked * valid_f
+    _, chosen = jax.lax.top_k(priority, min(num_pairs, valid.size))
+    picked = jnp.zeros(valid.size, jnp.float32).at[chosen].set(1.0).reshape(valid.shape)
+    return picked * valid.astype(jnp.float32)
+
+
+@PAIR_STRATEGIES.register("random")
+def random_pairs(valid, hinge, num_pairs, rng):
+    """`num_pairs` valid pairs drawn uniformly without replacement (all when fewer are valid),
+    as in the paper's random-sampling ablation."""
+    if rng is None:
+        raise ValueError("pair strategy 'random' needs an rng key")
+    return _top_pairs(valid, jax.random.uniform(rng, valid.shape), num_pairs)
+
+
+@PAIR_STRATEGIES.register("hard")
+def hard_pairs(valid, hinge, num_pairs, rng):
+    """The `num_pairs` valid pairs with the largest hinge (hard-negative mining); the
+    selection carries no gradient."""
+    return _top_pairs(valid, jax.lax.stop_gradient(hinge), num_pairs)
+
+
+def select_pairs(valid: jax.Array, hinge: jax.Array, strategy: str = "all",
+                 num_pairs: int = 0, rng: jax.Array | None = None) -> jax.Array:
+    """Float (M, M) weights of the pairs that enter the loss (see PAIR_STRATEGIES)."""
+    return PAIR_STRATEGIES.get(strategy)(valid, hinge, num_pairs, rng)
 
 
 def pairwise_rank_hinge(scores: jax.Array, group: jax.Array, rank: jax.Array,

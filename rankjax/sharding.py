@@ -56,9 +56,8 @@ def replicated(mesh: jax.sharding.Mesh) -> NamedSharding:
 def global_batch(local_batch, mesh: jax.sharding.Mesh):
     """Turns this process's slice of the batch (a pytree of numpy arrays) into global arrays.
 
-    Every leaf's first axis must divide evenly across this process's devices.
-    Group ids of the ranked part are made globally unique by offsetting them by
-    process_index * rows, so groups of different hosts never form pairs.
+    Every leaf's first axis must divide evenly across this process's devices. The
+    input pipeline has already made group ids globally unique.
     """
     sharding = batch_sharding(mesh)
     local_devices = len(mesh.local_devices)
@@ -72,16 +71,4 @@ def global_batch(local_batch, mesh: jax.sharding.Mesh):
                 f"{local_devices} local devices; choose batch sizes that are multiples of it")
         return jax.make_array_from_process_local_data(sharding, leaf)
 
-    local_batch = offset_groups(local_batch, jax.process_index())
     return jax.tree_util.tree_map_with_path(to_global, local_batch)
-
-
-def offset_groups(local_batch: dict, process_index: int) -> dict:
-    ranked = local_batch.get("ranked")
-    if ranked is None or process_index == 0 or len(ranked["group"]) == 0:
-        return local_batch
-    group = np.asarray(ranked["group"])
-    rows = len(group)
-    if group.min() < 0 or group.max() >= rows:
-        raise ValueError(f"local group ids must lie in [0, {rows}), got {group.min()}..{group.max()}")
-    return {**local_batch, "ranked": {**ranked, "group": group + process_index * rows}}

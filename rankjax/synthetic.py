@@ -16,6 +16,7 @@ Neither set says anything about real-world accuracy; they exercise the full meth
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import shutil
@@ -174,9 +175,17 @@ def pristine_images(count: int, size: int = QUALITY_SIZE, seed: int = 0) -> list
     return images
 
 
-def quality_folder(data_dir: str = "", seed: int = 0) -> str:
-    """Synthetic IQA images: ref{r}_{type}_{level}.png with quality 5 - level, in labels.json."""
+def quality_folder(data_dir: str = "", seed: int = 0) -> tuple[str, dict[str, float]]:
+    """Synthetic IQA images ref{r}_{type}_{level}.png and their qualities (5 - level).
+
+    The cache folder's name holds a digest of the distortion types and levels, so a
+    change to either writes a new set instead of reusing a stale one.
+    """
     from rankjax import distortions
+
+    kinds = distortions.PAPER_DISTORTIONS
+    digest = hashlib.sha1(repr([(k, distortions.DISTORTIONS.get(k).levels)
+                                for k in kinds]).encode()).hexdigest()[:8]
 
     def write(folder):
         labels = {}
@@ -184,7 +193,7 @@ def quality_folder(data_dir: str = "", seed: int = 0) -> str:
             name = f"ref{r:02d}_pristine_0.png"
             Image.fromarray(image).save(os.path.join(folder, name))
             labels[name] = 5.0
-            for kind in distortions.PAPER_LEVELS:
+            for kind in kinds:
                 for level in range(1, 6):
                     distorted = distortions.distort(image, kind, level, seed=(seed * 1000 + r, level))
                     name = f"ref{r:02d}_{kind}_{level}.png"
@@ -193,14 +202,7 @@ def quality_folder(data_dir: str = "", seed: int = 0) -> str:
         with open(os.path.join(folder, "labels.json"), "w") as f:
             json.dump(labels, f, indent=0, sort_keys=True)
 
-    return _materialise(os.path.join(cache_root(data_dir), f"{QUALITY_VERSION}_seed{seed}"), write)
-
-
-def quality_records(data_dir: str = "", seed: int = 0):
-    from rankjax.datasets import QualityRecord
-
-    folder = quality_folder(data_dir, seed)
+    folder = _materialise(os.path.join(cache_root(data_dir),
+                                       f"{QUALITY_VERSION}_{digest}_seed{seed}"), write)
     with open(os.path.join(folder, "labels.json")) as f:
-        labels = json.load(f)
-    return [QualityRecord(os.path.join(folder, name), score, name.split("_")[0],
-                          QUALITY_SIZE, QUALITY_SIZE) for name, score in sorted(labels.items())]
+        return folder, json.load(f)

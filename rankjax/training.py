@@ -14,16 +14,16 @@ crops sit on different devices still contributes all of its pairs.
 
 from __future__ import annotations
 
+import functools
 from typing import Any, Callable, NamedTuple
 
 import flax
 import flax.linen as nn
 import jax
 import jax.numpy as jnp
-import numpy as np
 import optax
 
-from rankjax import losses, models, sharding
+from rankjax import losses, sharding, tasks
 from rankjax.config import Config
 
 Batch = dict[str, dict[str, Any]]
@@ -38,20 +38,24 @@ class TrainState:
 
 
 def build_model(cfg: Config) -> nn.Module:
-    dtype = jnp.bfloat16 if cfg.bf16 else jnp.float32
-    if cfg.task == "crowd":
-        return models.CountingNet(width=cfg.width, dtype=dtype,
-                                  input_style=cfg.resolved_input_style)
-    return models.IQANet(width=cfg.width, dtype=dtype, input_style=cfg.resolved_input_style,
-                         image_size=cfg.image_size)
+    return tasks.get(cfg.task).build_model(cfg)
 
 
-def init_params(cfg: Config, model: nn.Module, rng: jax.Array):
+def _random_params(cfg: Config, model: nn.Module, rng: jax.Array):
     dummy = jnp.zeros((1, cfg.image_size, cfg.image_size, 3), jnp.float32)
     # XLA:CPU compiles threefry initialisers for 14 layers slowly (about 8 s); an rbg key
     # derived from `rng` is just as deterministic and compiles in about 2 s.
     init_key = jax.random.wrap_key_data(jax.random.bits(rng, (4,), jnp.uint32), impl="rbg")
-    params = jax.jit(model.init)(init_key, dummy)  # one compilation, not one per layer
+    return model.init(init_key, dummy)
+
+
+def init_params(cfg: Config, model: nn.Module, rng: jax.Array):
+    """Fresh parameters: random, then ImageNet weights where the config asks for them.
+
+    Only a run's very first start calls this; resuming and evaluation restore
+    checkpoints into `abstract_train_state`, so a moved weights file does not matter.
+    """
+    params = jax.jit(functools.partial(_random_params, cfg, model))(rng)
     if cfg.init == "imagenet":
         from rankjax import pretrained  # h5py / torch only when asked for
         params = pretrained.load_into(params, cfg.weights_file)
@@ -88,17 +92,10 @@ def make_optimizer(cfg: Config) -> optax.GradientTransformation:
     return optax.multi_transform({"trunk": one(1.0), "head": one(cfg.head_lr_multiplier)}, label)
 
 
-def ranking_scores(cfg: Config, outputs: jax.Array) -> jax.Array:
-    """Scalar per image that the ranking constrains: density sum (or mean) or quality score."""
-    if cfg.task == "iqa":
-        return outputs
-    reduce = jnp.sum if cfg.rank_pooling == "sum" else jnp.mean
-    return reduce(outputs, axis=tuple(range(1, outputs.ndim)))
-
-
 def loss_fn(params, model: nn.Module, cfg: Config, batch: Batch, rng: jax.Array,
             replicate: Callable[[jax.Array], jax.Array] = lambda x: x):
     """L = L_reg + lambda * L_rank on one batch. Pure; returns (loss, metrics)."""
+    task = tasks.get(cfg.task)
     dropout_rng, pair_rng = jax.random.split(rng)
     labeled, ranked = batch["labeled"], batch["ranked"]
     metrics = {}
@@ -106,15 +103,14 @@ def loss_fn(params, model: nn.Module, cfg: Config, batch: Batch, rng: jax.Array,
     if labeled["image"].shape[0]:
         predicted = model.apply(params, labeled["image"], train=True,
                                 rngs={"dropout": jax.random.fold_in(dropout_rng, 0)})
-        regression = losses.density_regression_loss(predicted, labeled["target"],
-                                                    labeled.get("mask"))
+        regression = task.regression_loss(predicted, labeled["target"], labeled.get("mask"))
         total += regression
         metrics["regression_loss"] = regression
     if ranked["image"].shape[0]:
         outputs = model.apply(params, ranked["image"], train=True,
                               rngs={"dropout": jax.random.fold_in(dropout_rng, 1)})
         # Every pair of the global batch: gather the (few) scalars to all devices first.
-        scores, group, rank = (replicate(x) for x in (ranking_scores(cfg, outputs),
+        scores, group, rank = (replicate(x) for x in (task.ranking_scores(cfg, outputs),
                                                       ranked["group"], ranked["rank"]))
         mask = ranked.get("mask")
         rank_loss, aux = losses.pairwise_rank_hinge(
@@ -142,23 +138,33 @@ class Trainer(NamedTuple):
     state: TrainState
     train_step: Callable[[TrainState, Batch], tuple[TrainState, dict]]
     model: nn.Module
-    tx: optax.GradientTransformation
-    mesh: jax.sharding.Mesh
+
+
+def _new_state(params, tx: optax.GradientTransformation, step_rng: jax.Array) -> TrainState:
+    return TrainState(step=jnp.zeros((), jnp.int32), params=params, opt_state=tx.init(params),
+                      rng=jax.random.key_data(step_rng))
 
 
 def create_train_state(cfg: Config, model: nn.Module, tx: optax.GradientTransformation,
-                       rng: jax.Array, mesh: jax.sharding.Mesh, params=None) -> TrainState:
-    """Creates the state directly replicated on the mesh (no host copy of every device's)."""
+                       rng: jax.Array, mesh: jax.sharding.Mesh) -> TrainState:
+    """A fresh state, created directly replicated on the mesh (no host copy per device)."""
     init_rng, step_rng = jax.random.split(rng)
-    if params is None:
-        params = init_params(cfg, model, init_rng)
+    params = init_params(cfg, model, init_rng)
+    return jax.jit(functools.partial(_new_state, tx=tx),
+                   out_shardings=sharding.replicated(mesh))(params, step_rng=step_rng)
 
-    def make(params):
-        return TrainState(step=jnp.zeros((), jnp.int32), params=params,
-                          opt_state=tx.init(params),
-                          rng=jax.random.key_data(step_rng))
 
-    return jax.jit(make, out_shardings=sharding.replicated(mesh))(params)
+def abstract_train_state(cfg: Config, model: nn.Module, tx: optax.GradientTransformation,
+                         mesh: jax.sharding.Mesh) -> TrainState:
+    """Shapes, dtypes and shardings of a train state, computed without creating one
+    (`jax.eval_shape`): the target that checkpoints are restored into."""
+    def build():
+        init_rng, step_rng = jax.random.split(jax.random.key(0))
+        return _new_state(_random_params(cfg, model, init_rng), tx, step_rng)
+
+    replicated = sharding.replicated(mesh)
+    return jax.tree.map(lambda x: jax.ShapeDtypeStruct(x.shape, x.dtype, sharding=replicated),
+                        jax.eval_shape(build))
 
 
 def make_train_step(cfg: Config, model: nn.Module, tx: optax.GradientTransformation,
@@ -171,26 +177,11 @@ def make_train_step(cfg: Config, model: nn.Module, tx: optax.GradientTransformat
 
 
 def create_training(cfg: Config, rng: jax.Array, mesh: jax.sharding.Mesh | None = None,
-                    donate: bool = True) -> Trainer:
+                    donate: bool = True, state: TrainState | None = None) -> Trainer:
+    """Model, jitted step and a state: `state` if given (e.g. restored), else a fresh one."""
     mesh = sharding.make_mesh() if mesh is None else mesh
     model = build_model(cfg)
     tx = make_optimizer(cfg)
-    state = create_train_state(cfg, model, tx, rng, mesh)
-    return Trainer(state, make_train_step(cfg, model, tx, mesh, donate), model, tx, mesh)
-
-
-def make_batch(cfg: Config, labeled: dict | None = None, ranked: dict | None = None) -> Batch:
-    """Fills a missing part with zero rows of the right shapes (baseline / rank-only steps)."""
-    size = cfg.image_size
-    empty_image = np.zeros((0, size, size, 3), np.float32)
-    target_shape = (0, cfg.output_size, cfg.output_size) if cfg.task == "crowd" else (0,)
-    if labeled is None:
-        labeled = {"image": empty_image, "target": np.zeros(target_shape, np.float32)}
-    if ranked is None:
-        ranked = {"image": empty_image, "group": np.zeros((0,), np.int32),
-                  "rank": np.zeros((0,), np.int32)}
-    labeled = {"mask": np.ones(len(labeled["image"]), bool), **labeled}
-    ranked = {"mask": np.ones(len(ranked["image"]), bool), **ranked}
-    if "density" in labeled:
-        labeled["target"] = labeled.pop("density")
-    return {"labeled": labeled, "ranked": ranked}
+    if state is None:
+        state = create_train_state(cfg, model, tx, rng, mesh)
+    return Trainer(state, make_train_step(cfg, model, tx, mesh, donate), model)

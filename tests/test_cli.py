@@ -167,7 +167,7 @@ def test_images_and_bad_inputs(trained):
     iqa_dir = tmp_path / "iqa_run"
     iqa_dir.mkdir()
     config = json.load(open(tmp_path / "straight" / "config.json"))
-    config.update(task="iqa", dataset="synthetic")
+    config.update(task="iqa", dataset="synthetic_iqa")
     (iqa_dir / "config.json").write_text(json.dumps(config))
     other = run(tmp_path, "eval.py", "--workdir", "iqa_run", "--checkpoint",
                 str(tmp_path / "straight" / "checkpoints" / "6"), check=False)

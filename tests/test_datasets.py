@@ -11,28 +11,28 @@ from rankjax import datasets
 def test_shanghaitech_layout(tmp_path):
     fixtures.make_shanghaitech(str(tmp_path), "B")
     for data_dir in (str(tmp_path), str(tmp_path / "part_B")):  # root or the part itself
-        train = datasets.load_crowd("shanghaitech_b", data_dir, "train")
+        train = datasets.read("shanghaitech_b", data_dir, "train")
         assert [r.count for r in train] == [3, 5]
         assert (train[0].height, train[0].width) == (48, 64)
-    assert [r.count for r in datasets.load_crowd("shanghaitech_b", str(tmp_path), "test")] == [2]
+    assert [r.count for r in datasets.read("shanghaitech_b", str(tmp_path), "test")] == [2]
 
 
 def test_ucf_cc_50_folds_are_the_authors(tmp_path):
     fixtures.make_ucf_cc_50(str(tmp_path))
     for fold in range(5):
-        train = datasets.load_crowd("ucf_cc_50", str(tmp_path), "train", fold)
-        test = datasets.load_crowd("ucf_cc_50", str(tmp_path), "test", fold)
+        train = datasets.read("ucf_cc_50", str(tmp_path), "train", fold)
+        test = datasets.read("ucf_cc_50", str(tmp_path), "test", fold)
         assert (len(train), len(test)) == (40, 10)
         assert not {r.name for r in train} & {r.name for r in test}
         # the fixture puts i heads into image i
         assert all(r.count == int(r.name.split(".")[0]) for r in test)
     with pytest.raises(datasets.DatasetError, match="fold must be 0..4"):
-        datasets.load_crowd("ucf_cc_50", str(tmp_path), "train", 5)
+        datasets.read("ucf_cc_50", str(tmp_path), "train", 5)
 
 
 def test_qnrf_longest_side_resized_with_points(tmp_path):
     fixtures.make_qnrf(str(tmp_path))
-    train = datasets.load_crowd("ucf_qnrf", str(tmp_path), "train")
+    train = datasets.read("ucf_qnrf", str(tmp_path), "train")
     big, small = train
     assert (big.height, big.width, big.scale) == (50, 1024, 0.5)
     original = scipy.io.loadmat(str(tmp_path / "Train" / "img_0001_ann.mat"))["annPoints"]
@@ -42,7 +42,7 @@ def test_qnrf_longest_side_resized_with_points(tmp_path):
 
 def test_point_folder_formats(tmp_path):
     fixtures.make_point_folder(str(tmp_path))
-    records = {r.name: r for r in datasets.load_crowd("folder", str(tmp_path), "train")}
+    records = {r.name: r for r in datasets.read("folder", str(tmp_path), "train")}
     assert {n: r.count for n, r in records.items()} == {"a.png": 2, "b.jpg": 3, "c.bmp": 1,
                                                         "d.webp": 0}
     np.testing.assert_allclose(records["b.jpg"].points, [[5, 6], [7, 8], [9, 10]])
@@ -50,10 +50,10 @@ def test_point_folder_formats(tmp_path):
 
 def test_bad_inputs_name_the_file(tmp_path):
     with pytest.raises(datasets.DatasetError, match="folder not found"):
-        datasets.load_crowd("folder", str(tmp_path / "missing"), "train")
+        datasets.read("folder", str(tmp_path / "missing"), "train")
     (tmp_path / "empty").mkdir()
     with pytest.raises(datasets.DatasetError, match="no images"):
-        datasets.load_crowd("folder", str(tmp_path / "empty"), "train")
+        datasets.read("folder", str(tmp_path / "empty"), "train")
     # truncated JPEG
     folder = tmp_path / "broken"
     path = fixtures.write_image(str(folder / "x.jpg"), 64, 64)
@@ -61,30 +61,30 @@ def test_bad_inputs_name_the_file(tmp_path):
     open(path, "wb").write(data[: len(data) // 2])
     (folder / "x.txt").write_text("1 2\n")
     with pytest.raises(datasets.DatasetError, match="x.jpg"):
-        datasets.load_crowd("folder", str(folder), "train")
+        datasets.read("folder", str(folder), "train")
     # annotation missing / malformed / wrong key / far outside
     folder = tmp_path / "noann"
     fixtures.write_image(str(folder / "y.png"))
     with pytest.raises(datasets.DatasetError, match="no head points for .*y.png"):
-        datasets.load_crowd("folder", str(folder), "train")
+        datasets.read("folder", str(folder), "train")
     scipy.io.savemat(str(folder / "y.mat"), {"heads": np.zeros((2, 2))})
     with pytest.raises(datasets.DatasetError, match="y.mat.*expected key"):
-        datasets.load_crowd("folder", str(folder), "train")
+        datasets.read("folder", str(folder), "train")
     os.remove(folder / "y.mat")
     (folder / "y.txt").write_text("1 2\nthree 4\n")
     with pytest.raises(datasets.DatasetError, match="y.txt:2"):
-        datasets.load_crowd("folder", str(folder), "train")
+        datasets.read("folder", str(folder), "train")
 
 
 def test_points_outside_are_kept_on_the_border_and_logged(tmp_path, caplog):
     fixtures.write_image(str(tmp_path / "z.png"), 48, 64)
     (tmp_path / "z.txt").write_text("64.5 10\n-0.5 47\n10 10\n")
-    (record,) = datasets.load_crowd("folder", str(tmp_path), "train")
+    (record,) = datasets.read("folder", str(tmp_path), "train")
     assert record.count == 3  # the count is what the annotation says
     assert (record.points[:, 0] < 64).all() and (record.points >= 0).all()
     assert "z.png: 2 head points outside the 64x48 image (0 far outside" in caplog.text
     (tmp_path / "z.txt").write_text("1 2\n640 2\n")
-    (record,) = datasets.load_crowd("folder", str(tmp_path), "train")
+    (record,) = datasets.read("folder", str(tmp_path), "train")
     assert record.count == 2 and "(1 far outside, e.g. [640.0, 2.0])" in caplog.text
 
 
@@ -110,7 +110,7 @@ def test_tid2013_scores_and_split_by_reference(tmp_path):
     mos = {f"i{r:02d}_{t:02d}_{l}.bmp": 7.0 - l for r in (1, 2, 3, 4, 5) for t in (1, 8)
            for l in (1, 5)}
     make_tid(tmp_path, mos)
-    records = datasets.load_quality("tid2013", str(tmp_path))
+    records = datasets.read("tid2013", str(tmp_path))
     assert len(records) == 20
     assert {r.name.lower(): r.score for r in records} == mos  # MOS kept: higher is better
     train, test = datasets.split_by_reference(records, 0.2, seed=0)
@@ -132,7 +132,7 @@ def test_live_dmos_becomes_higher_is_better(tmp_path):
     for folder, count in datasets.LIVE_TYPES:
         for i in range(count):
             fixtures.write_image(str(tmp_path / folder / f"img{i + 1}.bmp"), 8, 8, seed=i)
-    records = datasets.load_quality("live", str(tmp_path))
+    records = datasets.read("live", str(tmp_path))
     assert len(records) == total - 2
     jpeg_5 = next(r for r in records if r.path.endswith(os.path.join("jpeg", "img5.bmp")))
     assert jpeg_5.score == pytest.approx(100 - dmos[227 + 4])
@@ -145,19 +145,19 @@ def test_live_dmos_becomes_higher_is_better(tmp_path):
 @pytest.mark.parametrize("part,split,heads", [("A", "train", 162413), ("A", "test", 78862),
                                               ("B", "train", 49151), ("B", "test", 39121)])
 def test_shanghaitech_head_counts_on_real_data(shared_data, part, split, heads):
-    records = datasets.load_crowd(f"shanghaitech_{part.lower()}",
+    records = datasets.read(f"shanghaitech_{part.lower()}",
                                   os.path.join(shared_data, "ShanghaiTech"), split)
     assert sum(r.count for r in records) == heads
 
 
 def test_ucf_cc_50_head_count_on_real_data(shared_data):
     folder = os.path.join(shared_data, "UCF_CC_50")
-    train = datasets.load_crowd("ucf_cc_50", folder, "train", 0)
-    test = datasets.load_crowd("ucf_cc_50", folder, "test", 0)
+    train = datasets.read("ucf_cc_50", folder, "train", 0)
+    test = datasets.read("ucf_cc_50", folder, "test", 0)
     assert sum(r.count for r in train + test) == 63974
 
 
 def test_tid2013_sample_on_real_data(shared_data):
-    records = datasets.load_quality("tid2013", os.path.join(shared_data, "TID2013_sample"))
+    records = datasets.read("tid2013", os.path.join(shared_data, "TID2013_sample"))
     assert len(records) == 6
     assert {r.reference for r in records} == {"i15", "i16", "i22"}

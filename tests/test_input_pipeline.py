@@ -3,7 +3,8 @@ import pytest
 import tensorflow as tf
 
 import fixtures
-from rankjax import config as config_lib, datasets, distortions, input_pipeline
+from rankjax import config as config_lib, datasets, distortions, input_pipeline, tasks
+from rankjax.tasks import crowd
 
 
 def crowd_cfg(**changes):
@@ -63,7 +64,7 @@ def test_whole_image_patch_keeps_the_count(tmp_path):
                     validation_fraction=0.0, labeled_batch=2)
     batch = next(input_pipeline.train_batches(sources_for(cfg), cfg, 0, 2, 0))
     assert sorted(batch["labeled"]["target"].sum(axis=(1, 2)).round(3)) == [4.0, 9.0]
-    assert "ranked" not in batch
+    assert batch["ranked"]["image"].shape == (0, 32, 32, 3)  # the batch's other part: no rows
 
 
 def test_grayscale_images_become_three_channel(tmp_path):
@@ -77,13 +78,20 @@ def test_grayscale_images_become_three_channel(tmp_path):
 
 def test_eval_yields_every_image_once_padded_with_mask(shb):
     cfg = crowd_cfg(dataset="shanghaitech_b", data_dir=shb)
-    test = datasets.load_crowd("shanghaitech_b", shb, "test")
-    items = list(input_pipeline.crowd_eval_images(test, cfg))
-    assert [item["count"] for item in items] == [2.0, 4.0]
-    for item in items:
-        assert item["image"].shape == (1, 64, 64, 3)  # 48x64 padded to multiples of 64
-        assert item["valid"].shape == (4, 4) and item["valid"].sum() == 3 * 4
-        np.testing.assert_allclose(item["image"][0, 48:, 0, 0], input_pipeline.PAD_RGB[0])
+    test = datasets.read("shanghaitech_b", shb, "test")
+    images = list(crowd.eval_images(test, cfg))
+    assert len(images) == 2 and [r.count for r in test] == [2, 4]
+    for image in images:
+        padded, valid = crowd.pad_for_eval(image)
+        assert padded.shape == (1, 64, 64, 3)  # 48x64 padded to multiples of 64
+        assert valid.shape == (4, 4) and valid.sum() == 3 * 4
+        np.testing.assert_allclose(padded[0, 48:, 0, 0], crowd.PAD_RGB[0])
+    # Evaluation masks the padding out: a model predicting 1 everywhere counts 12 cells.
+    result = tasks.get("crowd").evaluate(
+        cfg, lambda params, x: np.ones(x.shape[:1] + (x.shape[1] // 16, x.shape[2] // 16)),
+        None, test)
+    assert [p.predicted for p in result.predictions] == [12.0, 12.0]
+    assert [p.truth for p in result.predictions] == [2.0, 4.0]
 
 
 def test_unlabeled_pool_from_folder_and_tfds(tmp_path, shb):
@@ -129,12 +137,19 @@ def test_iqa_ranked_set_orders_by_distortion(tmp_path):
 def test_iqa_eval_crops_and_too_small_images(tmp_path):
     cfg = iqa_cfg(tmp_path)
     test = input_pipeline.build_sources(cfg).test
-    items = list(input_pipeline.quality_eval_crops(test, cfg))
-    assert len(items) == len(test) and items[0]["image"].shape == (4, 32, 32, 3)
-    assert not np.array_equal(items[0]["image"][0], items[0]["image"][1])  # random crops
+    stacks = []
+
+    def predict(params, stack):  # records what the task feeds the network
+        stacks.append(stack)
+        return np.full(len(stack), len(stacks), np.float32)
+
+    result = tasks.get("iqa").evaluate(cfg, predict, None, test)
+    assert len(stacks) == len(test) and stacks[0].shape == (4, 32, 32, 3)
+    assert not np.array_equal(stacks[0][0], stacks[0][1])  # random crops
+    assert [p.predicted for p in result.predictions] == list(range(1, len(test) + 1))
     big = cfg.replace(image_size=64)
     with pytest.raises(tf.errors.InvalidArgumentError, match=r"smaller than the 64px crop.*\.bmp"):
-        list(input_pipeline.quality_eval_crops(test, big))
+        tasks.get("iqa").evaluate(big, predict, None, test)
 
 
 def test_empty_pool_is_a_clear_error(shb):

@@ -3,7 +3,7 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
-from rankjax import config as config_lib, sharding, training
+from rankjax import config as config_lib, input_pipeline, sharding, tasks, training
 
 
 def tiny_config(**changes):
@@ -17,23 +17,24 @@ def tiny_config(**changes):
 
 def random_batch(cfg, seed=0, groups=None):
     rng = np.random.default_rng(seed)
-    size, out = cfg.image_size, cfg.output_size
+    size = cfg.image_size
     labeled = {"image": rng.random((cfg.labeled_batch, size, size, 3), np.float32),
-               "target": rng.random((cfg.labeled_batch, out, out), np.float32) * 0.1}
+               "target": rng.random((cfg.labeled_batch, *tasks.get(cfg.task).target_shape(cfg)),
+                                    np.float32) * 0.1}
     rows = cfg.ranked_batch
     group = np.repeat(np.arange(cfg.ranked_groups), cfg.ranked_per_group) if groups is None \
         else np.asarray(groups)
     rank = np.array([np.sum(group[:i] == g) for i, g in enumerate(group)])  # order within group
     ranked = {"image": rng.random((rows, size, size, 3), np.float32),
               "group": group.astype(np.int32), "rank": rank.astype(np.int32)}
-    return training.make_batch(cfg, labeled=labeled, ranked=ranked)
+    return input_pipeline.make_batch(cfg, labeled=labeled, ranked=ranked)
 
 
 @pytest.mark.parametrize("parts", ["labeled", "ranked", "both"])
 def test_step_runs_with_either_part_empty(parts, single_mesh):
     cfg = tiny_config()
     full = random_batch(cfg)
-    batch = training.make_batch(cfg, labeled=full["labeled"] if parts != "ranked" else None,
+    batch = input_pipeline.make_batch(cfg, labeled=full["labeled"] if parts != "ranked" else None,
                                 ranked=full["ranked"] if parts != "labeled" else None)
     trainer = training.create_training(cfg, jax.random.key(0), single_mesh)
     state, metrics = trainer.train_step(trainer.state, batch)
@@ -130,9 +131,9 @@ def test_global_batch_rejects_uneven_split():
 
 
 def test_group_ids_offset_per_process():
-    batch = {"ranked": {"group": np.array([0, 0, 1, 1])}}
-    assert list(sharding.offset_groups(batch, 0)["ranked"]["group"]) == [0, 0, 1, 1]
-    assert list(sharding.offset_groups(batch, 2)["ranked"]["group"]) == [8, 8, 9, 9]
+    ranked = {"group": np.array([0, 0, 1, 1])}
+    assert list(input_pipeline.offset_groups(ranked, 0)["group"]) == [0, 0, 1, 1]
+    assert list(input_pipeline.offset_groups(ranked, 2)["group"]) == [8, 8, 9, 9]
 
 
 def test_bf16_compute_keeps_float32_params(single_mesh):

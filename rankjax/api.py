@@ -1,0 +1,109 @@
+"""The Python API: load a trained run and predict on your own images.
+
+    import rankjax
+    predictor = rankjax.load("runs/crowd_cpu_small", which="best")
+    results = predictor.predict(["photo.jpg", numpy_image, pil_image])
+    results[0]["count"], results[0]["density"]          # crowd
+    # IQA runs: results[0]["score"] (mean over the test split's crop protocol)
+
+Files are decoded exactly as in training and evaluation (rankjax.image_io), and the
+task's own evaluation protocol is applied: whole-image density maps for crowd counting
+(the same count as in the test metrics), the mean over `test_crops` seeded random crops
+for score tasks. Crops depend on the run's seed and the image alone, not on its place
+in the list, so an image always gets the same score.
+"""
+
+from __future__ import annotations
+
+import os
+from typing import Any, Iterable
+
+import jax
+import numpy as np
+
+from rankjax import checkpoints, evaluation, image_io, rundir, sharding, tasks, training
+from rankjax.config import Config
+
+
+class Predictor:
+    """A trained model with its config: `predict(images) -> list of dicts`."""
+
+    def __init__(self, cfg: Config, params: Any, checkpoint: str = ""):
+        self.cfg = cfg
+        self.task = tasks.get(cfg.task)
+        self.model = training.build_model(cfg)
+        self.params = params
+        self.checkpoint = checkpoint
+        self._predict = evaluation.make_predict_fn(self.model)
+
+    def predict(self, images) -> list[dict]:
+        """One result per image. `images`: a path, PIL image or (H, W, 3) array (uint8, or
+        float in [0, 1]), or a list of them. Crowd: {"count", "density"} (density on the
+        stride-16 grid of the image); IQA and other score tasks: {"score"}."""
+        if isinstance(images, (str, os.PathLike)) or hasattr(images, "convert") or (
+                isinstance(images, np.ndarray) and images.ndim in (2, 3)):
+            images = [images]
+        return [self.task.predict_image(self.cfg, self._predict, self.params,
+                                        image_io.as_float_image(image)) for image in images]
+
+    def __repr__(self) -> str:
+        return f"Predictor(task={self.cfg.task!r}, checkpoint={self.checkpoint!r})"
+
+
+def _run_of_checkpoint(path: str) -> str | None:
+    """The run directory of .../checkpoints/<step> or .../best/<step>, if it is one."""
+    path = os.path.abspath(path.rstrip("/"))
+    if os.path.basename(path).isdigit():
+        run = os.path.dirname(os.path.dirname(path))
+        if os.path.isfile(os.path.join(run, "config.json")):
+            return run
+    return None
+
+
+def restore_params(cfg: Config, workdir: str, which: str = "latest",
+                   checkpoint: str | None = None) -> tuple[Any, str]:
+    """(params, checkpoint folder) of a run: its latest or best checkpoint, or `checkpoint`.
+
+    Restored into abstract shapes: no initialisation runs and no pretrained weight file
+    is read.
+    """
+    if which not in ("latest", "best"):
+        raise ValueError(f"which must be 'latest' or 'best', got {which!r}")
+    mesh = sharding.make_mesh(jax.local_devices()[:1])
+    model, tx = training.build_model(cfg), training.make_optimizer(cfg)
+    target = training.abstract_train_state(cfg, model, tx, mesh)
+    if checkpoint:
+        state, _ = checkpoints.restore_path(checkpoint, target, cfg.task)
+        return state.params, os.path.abspath(checkpoint)
+    store = checkpoints.RunCheckpoints(workdir)
+    try:
+        state, meta = store.restore(target, which, cfg.task)
+    finally:
+        store.close()
+    folder = "checkpoints" if which == "latest" else "best"
+    return state.params, os.path.join(workdir, folder, str(meta["step"]))
+
+
+def load(path: str, which: str = "latest") -> Predictor:
+    """A Predictor from a run directory (its `which` checkpoint: "latest" or "best") or
+    from one checkpoint folder (.../checkpoints/<step>, .../best/<step>)."""
+    run = _run_of_checkpoint(path)
+    workdir = run or path
+    cfg = rundir.read_config(workdir)
+    params, label = restore_params(cfg, workdir, which, checkpoint=path if run else None)
+    return Predictor(cfg, params, label)
+
+
+def image_files(paths: Iterable[str]) -> list[str]:
+    """Image files named by `paths`, folders expanded (recursively, sorted)."""
+    from rankjax import datasets
+
+    files = []
+    for path in paths:
+        if os.path.isdir(path):
+            files += datasets.list_images(path)
+        elif os.path.isfile(path):
+            files.append(path)
+        else:
+            raise datasets.DatasetError(f"no such image or folder: {path!r}")
+    return files

@@ -1,0 +1,60 @@
+"""One image decoder for every path: training, evaluation, and the Python API.
+
+Files are decoded with TensorFlow's `tf.io.decode_image` (grayscale made RGB,
+16-bit PNGs scaled to 8 bits) whether they feed a tf.data pipeline or a
+`Predictor.predict` call, so the same file gives the same pixels everywhere.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import tensorflow as tf
+
+
+def decode(path: tf.Tensor, target_hw: tf.Tensor | None = None) -> tf.Tensor:
+    """RGB float32 [0, 255] image (grayscale made 3-channel), resized to target_hw if given."""
+    image = tf.io.decode_image(tf.io.read_file(path), channels=3, expand_animations=False)
+    image = tf.cast(image, tf.float32)
+    if target_hw is not None:
+        image = tf.cond(tf.reduce_all(tf.shape(image)[:2] == target_hw), lambda: image,
+                        lambda: tf.image.resize(image, target_hw, antialias=True))
+    return image
+
+
+def read_image(path: str) -> np.ndarray:
+    """(H, W, 3) float32 in [0, 1] from a file, decoded as the training pipeline does."""
+    try:
+        return decode(tf.constant(path)).numpy() / 255.0
+    except (tf.errors.InvalidArgumentError, tf.errors.NotFoundError) as error:
+        message = error.message.splitlines()[0] if error.message else type(error).__name__
+        raise ValueError(f"cannot read image {path!r}: {message}") from None
+
+
+def as_float_image(image) -> np.ndarray:
+    """A file path, PIL image or array -> (H, W, 3) float32 in [0, 1].
+
+    uint8 arrays are divided by 255, uint16 by 65535; float arrays must already be in
+    [0, 1]. Grayscale (H, W) or (H, W, 1) becomes RGB; an alpha channel is dropped.
+    """
+    if isinstance(image, (str, bytes)) or hasattr(image, "__fspath__"):
+        return read_image(str(image))
+    if hasattr(image, "convert") and hasattr(image, "mode"):  # PIL
+        image = np.asarray(image.convert("RGB"))
+    array = np.asarray(image)
+    if array.ndim == 3 and array.shape[-1] == 1:
+        array = array[..., 0]
+    if array.ndim == 2:
+        array = np.stack([array] * 3, axis=-1)
+    if array.ndim != 3 or array.shape[-1] not in (3, 4):
+        raise ValueError(f"expected an image of shape (H, W), (H, W, 3) or (H, W, 4), "
+                         f"got {array.shape}")
+    array = array[..., :3]
+    if array.dtype == np.uint8:
+        return array.astype(np.float32) / 255.0
+    if array.dtype == np.uint16:
+        return array.astype(np.float32) / 65535.0
+    array = array.astype(np.float32)
+    if not np.isfinite(array).all() or array.min() < 0 or array.max() > 1:
+        raise ValueError("float images must hold finite values in [0, 1]; divide uint8 "
+                         "pixels by 255 first")
+    return array

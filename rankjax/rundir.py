@@ -1,0 +1,138 @@
+"""Files of a run directory, each written atomically (a reader never sees half a file).
+
+    config.json       the resolved config (a different config here is refused)
+    metrics.jsonl     one JSON line per log step and per validation
+    <split>/results.json, predictions.csv   metrics, config, versions, device; per image
+"""
+
+from __future__ import annotations
+
+import csv
+import dataclasses
+import datetime
+import importlib.metadata
+import json
+import os
+import shutil
+
+import jax
+
+from rankjax import config as config_lib
+from rankjax.config import Config
+
+# Fields that may change when a run is resumed (training longer, logging differently).
+RESUMABLE_CHANGES = ("steps", "finetune_steps", "log_every", "eval_every", "checkpoint_every")
+# What --overwrite deletes of a run (never anything else in the folder).
+RUN_OUTPUTS = ("checkpoints", "best", "validation", "test", "metrics.jsonl",
+               "training_curves.png")
+
+
+class RunDirError(ValueError):
+    pass
+
+
+def write_atomic(path: str, write) -> None:
+    """Writes through a temporary file and renames it, so readers never see half a file."""
+    os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
+    tmp = f"{path}.tmp{os.getpid()}"
+    with open(tmp, "w", newline="") as f:
+        write(f)
+    os.replace(tmp, path)
+
+
+def is_writer() -> bool:
+    """Only process 0 writes run files (every process computes the same values)."""
+    return jax.process_index() == 0
+
+
+def read_config(workdir: str) -> Config:
+    path = os.path.join(workdir, "config.json")
+    if not os.path.isdir(workdir):
+        raise RunDirError(f"run directory not found: {workdir!r}")
+    if not os.path.isfile(path):
+        raise RunDirError(f"{workdir!r} is not a rankjax run directory (no config.json)")
+    with open(path) as f:
+        return config_lib.from_json(f.read())
+
+
+def prepare(cfg: Config, workdir: str, overwrite: bool) -> None:
+    """Refuses a workdir holding another run unless `overwrite`; writes config.json."""
+    os.makedirs(workdir, exist_ok=True)
+    path = os.path.join(workdir, "config.json")
+    if os.path.isfile(path):
+        saved = read_config(workdir)
+        changed = {f.name: (getattr(saved, f.name), getattr(cfg, f.name))
+                   for f in dataclasses.fields(Config)
+                   if getattr(saved, f.name) != getattr(cfg, f.name)}
+        blocking = {k: v for k, v in changed.items() if k not in RESUMABLE_CHANGES}
+        if blocking and not overwrite:
+            diff = ", ".join(f"{k}: {a!r} -> {b!r}" for k, (a, b) in sorted(blocking.items()))
+            raise RunDirError(f"{workdir} holds a run with a different config ({diff}). "
+                              f"Use another --workdir, or pass --overwrite to delete that run.")
+        if blocking and is_writer():
+            for name in RUN_OUTPUTS:
+                target = os.path.join(workdir, name)
+                if os.path.isdir(target):
+                    shutil.rmtree(target)
+                elif os.path.exists(target):
+                    os.remove(target)
+    if is_writer():
+        write_atomic(path, lambda f: f.write(cfg.to_json()))
+
+
+class MetricsLog:
+    """Appends JSON lines; on resume, drops lines past the restored step (a killed run's)."""
+
+    def __init__(self, path: str, resume_step: int):
+        self.path = path
+        self.enabled = is_writer()
+        if self.enabled and os.path.isfile(path):
+            with open(path) as f:
+                kept = [line for line in f if json.loads(line)["step"] <= resume_step]
+            write_atomic(path, lambda f: f.writelines(kept))
+
+    def write(self, row: dict) -> None:
+        if self.enabled:
+            with open(self.path, "a") as f:
+                f.write(json.dumps(row) + "\n")
+
+
+def write_predictions_csv(path: str, predictions: list, value_name: str) -> None:
+    def write(f):
+        writer = csv.writer(f)
+        writer.writerow(["name", f"true_{value_name}", f"predicted_{value_name}", "path"])
+        for p in predictions:
+            writer.writerow([p.name, f"{p.truth:.4f}", f"{p.predicted:.4f}", p.path])
+
+    write_atomic(path, write)
+
+
+def write_image_predictions_csv(path: str, rows: list[tuple[str, float]], value_name: str
+                                ) -> None:
+    def write(f):
+        writer = csv.writer(f)
+        writer.writerow(["path", f"predicted_{value_name}"])
+        writer.writerows((p, f"{v:.4f}") for p, v in rows)
+
+    write_atomic(path, write)
+
+
+def environment() -> dict:
+    versions = {}
+    for package in ("jax", "jaxlib", "flax", "optax", "orbax-checkpoint", "tensorflow-cpu",
+                    "tensorflow", "tensorflow-datasets", "numpy"):
+        try:
+            versions[package] = importlib.metadata.version(package)
+        except importlib.metadata.PackageNotFoundError:
+            pass
+    device = jax.devices()[0]
+    return {"versions": versions, "backend": jax.default_backend(),
+            "device": getattr(device, "device_kind", str(device)),
+            "device_count": jax.device_count(), "process_count": jax.process_count(),
+            "time": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds")}
+
+
+def write_results(path: str, metrics: dict, cfg: Config, split: str, checkpoint: str) -> None:
+    results = {"metrics": metrics, "split": split, "checkpoint": checkpoint,
+               "config": dataclasses.asdict(cfg), **environment()}
+    write_atomic(path, lambda f: json.dump(results, f, indent=2, sort_keys=True))

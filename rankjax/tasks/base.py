@@ -1,0 +1,117 @@
+"""The task interface: what the trainer, input pipeline and evaluation ask of a problem.
+
+A task is a stateless object; every method takes the run's `Config`. Methods that
+build tf.data pipelines return per-element maps; rankjax.input_pipeline adds the
+seeding, sharding, batching and resuming around them, so a task never deals with
+hosts, devices or checkpoints.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from typing import TYPE_CHECKING, Any, Callable
+
+import numpy as np
+
+from rankjax import datasets, losses
+
+if TYPE_CHECKING:
+    import flax.linen as nn
+    import jax
+    import tensorflow as tf
+
+    from rankjax.config import Config
+    from rankjax.evaluation import Prediction
+
+# predict(params, images (N, H, W, 3) in [0, 1]) -> model outputs; compiled per shape.
+PredictFn = Callable[[Any, np.ndarray], "jax.Array"]
+
+
+@dataclasses.dataclass
+class Evaluation:
+    """What one pass over a split gives: metrics, one Prediction per record, and per-record
+    extras (e.g. density maps) that pictures are drawn from without predicting again."""
+    metrics: dict
+    predictions: list
+    records: list
+    extras: list = dataclasses.field(default_factory=list)
+
+
+class Task:
+    name: str = ""
+    default_preset: str = ""        # what `train.py --task NAME` runs
+    selection_metric: str = ""      # validation metric that picks the best checkpoint
+    higher_is_better: bool = False
+    value_name: str = "value"       # what one image's prediction is called (count, score)
+    cpu_small: dict = {}            # changes of the `*_cpu_small` presets beyond the shared ones
+
+    # ---------------------------------------------------------------- config
+    def validate(self, cfg: "Config") -> list[str]:
+        """Problems of `cfg` that only this task knows about (messages; empty when fine)."""
+        return []
+
+    # ---------------------------------------------------------------- network and losses
+    def build_model(self, cfg: "Config") -> "nn.Module":
+        raise NotImplementedError
+
+    def target_shape(self, cfg: "Config") -> tuple[int, ...]:
+        """Shape of one image's regression target (e.g. its density map, or () for a score)."""
+        raise NotImplementedError
+
+    def regression_loss(self, predicted, target, mask):
+        return losses.density_regression_loss(predicted, target, mask)
+
+    def ranking_scores(self, cfg: "Config", outputs: "jax.Array") -> "jax.Array":
+        """One scalar per image that the ranking hinge orders."""
+        return outputs
+
+    # ---------------------------------------------------------------- data
+    def read_data(self, cfg: "Config") -> tuple[list, list]:
+        """(train, test) records of the configured dataset."""
+        return datasets.load(cfg.dataset, cfg.data_dir, cfg.fold, cfg.seed)
+
+    def labeled_dataset(self, records: list, cfg: "Config") -> "tf.data.Dataset":
+        """One element per record (static fields only; images are decoded in `labeled_sample`)."""
+        raise NotImplementedError
+
+    def labeled_sample(self, cfg: "Config") -> Callable:
+        """fn(seed (2,) int64, element) -> {"image": (S, S, 3) in [0, 1], "target": ...}."""
+        raise NotImplementedError
+
+    def ranked_sample(self, cfg: "Config") -> Callable:
+        """fn(seed (2,) int64, image (H, W, 3) float [0, 255]) ->
+        {"image": (k, S, S, 3) in [0, 1], "rank": (k,) int32, 0 = must score highest}."""
+        raise NotImplementedError
+
+    # ---------------------------------------------------------------- evaluation
+    def evaluate(self, cfg: "Config", predict: PredictFn, params, records: list) -> Evaluation:
+        raise NotImplementedError
+
+    def predict_image(self, cfg: "Config", predict: PredictFn, params, image: np.ndarray,
+                      index: int = 0) -> dict:
+        """Prediction for one (H, W, 3) float image in [0, 1], any size:
+        {self.value_name: float, ...}. `index` seeds any randomness, as in `evaluate`."""
+        raise NotImplementedError
+
+    def save_pictures(self, cfg: "Config", evaluation: Evaluation, out_dir: str,
+                      split: str) -> None:
+        """Pictures of a validation or test pass (nothing by default)."""
+
+    def save_prediction_picture(self, cfg: "Config", out_dir: str, path: str,
+                                image: np.ndarray, result: dict) -> None:
+        """A picture of one own-image prediction (nothing by default)."""
+
+    def better(self, value: float, best: float | None) -> bool:
+        if best is None:
+            return True
+        return value > best if self.higher_is_better else value < best
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}({self.name!r})"
+
+
+def predictions_by_error(predictions: list["Prediction"], n: int) -> dict[str, list[int]]:
+    """Indices of the n best and n worst predictions by absolute error."""
+    errors = np.array([abs(p.predicted - p.truth) for p in predictions])
+    order = np.argsort(errors, kind="stable")
+    return {"best": [int(i) for i in order[:n]], "worst": [int(i) for i in order[::-1][:n]]}

@@ -1,0 +1,210 @@
+"""Crowd counting: density maps from head points; nested crops hold no more people.
+
+Network: VGG16 to conv5_3 and a 3x3 conv to one channel (rankjax.models.CountingNet),
+output stride 16. Target: the density map integrated per output cell from the head
+points (rankjax.density). Ranking score: the sum (or mean) of a crop's map. Ranked
+sets: the paper's Algorithm 2 (rankjax.crops). Evaluation: whole images at native
+resolution, padded to a multiple of 64 px, the padding masked out of the count;
+MAE and RMSE of counts. Best checkpoint: lowest validation MAE.
+"""
+
+from __future__ import annotations
+
+import os
+
+import jax.numpy as jnp
+import numpy as np
+import tensorflow as tf
+
+from rankjax import crops, datasets, density, evaluation, image_io, models, pictures
+from rankjax.tasks.base import Evaluation, Task, predictions_by_error
+
+AUTOTUNE = tf.data.AUTOTUNE
+# Evaluation pads whole images up to a multiple of this many pixels, bounding how many
+# shapes get compiled; the padding is excluded from the count by a mask.
+EVAL_PAD_MULTIPLE = 64
+# Padding colour: the ImageNet mean, which both input styles map to zero.
+PAD_RGB = (123.68 / 255.0, 116.779 / 255.0, 103.939 / 255.0)
+# Validation pictures per evaluation; best and worst test pictures each.
+VALIDATION_PICTURES = 3
+TEST_PICTURES = 2
+
+
+class CrowdTask(Task):
+    name = "crowd"
+    default_preset = "crowd_cpu_small"
+    selection_metric = "mae"
+    higher_is_better = False
+    value_name = "count"
+
+    def validate(self, cfg):
+        problems = []
+        if cfg.rank_pooling not in ("sum", "mean"):
+            problems.append(f"rank_pooling must be sum or mean, got {cfg.rank_pooling!r}")
+        if cfg.crop_scale_of not in ("side", "area"):
+            problems.append(f"crop_scale_of must be side or area, got {cfg.crop_scale_of!r}")
+        if not 0 < cfg.crop_scale < 1:
+            problems.append(f"crop_scale must be in (0, 1), got {cfg.crop_scale}")
+        return problems
+
+    def build_model(self, cfg):
+        return models.CountingNet(width=cfg.width, dtype=jnp.bfloat16 if cfg.bf16 else
+                                  jnp.float32, input_style=cfg.resolved_input_style)
+
+    def target_shape(self, cfg):
+        side = cfg.image_size // models.OUTPUT_STRIDE
+        return (side, side)
+
+    def ranking_scores(self, cfg, outputs):
+        reduce = jnp.sum if cfg.rank_pooling == "sum" else jnp.mean
+        return reduce(outputs, axis=tuple(range(1, outputs.ndim)))
+
+    # ---------------------------------------------------------------- data
+    def labeled_dataset(self, records, cfg):
+        return records_dataset(records, cfg)
+
+    def labeled_sample(self, cfg):
+        """Random square patches (patch_min..patch_max px) resized to the input, flipped at
+        random, with the density target integrated on the output grid."""
+        size, grid = cfg.image_size, self.target_shape(cfg)
+
+        def sample(seed, example):
+            seeds = tf.random.experimental.stateless_split(tf.cast(seed, tf.int64), 2)
+            hw = example["hw"]
+            image = image_io.decode(example["path"], hw)
+            box = crops.random_square_box(hw, cfg.patch_min, cfg.patch_max, seeds[0])
+            flip = tf.random.stateless_uniform((), seeds[1]) < 0.5
+            patch = crops.crop_and_resize(image, box, size)[0]
+            patch = tf.cond(flip, lambda: patch[:, ::-1], lambda: patch)
+            target = density.density_map(example["points"], example["sigma"], hw, box, grid,
+                                         flip)
+            return {"image": patch / 255.0, "target": target}
+
+        return sample
+
+    def ranked_sample(self, cfg):
+        """Ranked sets (paper Algorithm 2): k nested crops per image, ranks 0..k-1 (largest
+        first), all resized with one crop_and_resize call."""
+        k, size = cfg.ranked_per_group, cfg.image_size
+
+        def sample(seed, image):
+            seeds = tf.random.experimental.stateless_split(tf.cast(seed, tf.int64), 2)
+            hw = tf.shape(image)[:2]
+            boxes = crops.ranked_crop_boxes(hw, k, cfg.crop_scale, cfg.anchor_region, seeds[0],
+                                            cfg.crop_scale_of)
+            stack = crops.crop_and_resize(image, boxes, size)
+            flip = tf.random.stateless_uniform((), seeds[1]) < 0.5
+            stack = tf.cond(flip, lambda: stack[:, :, ::-1], lambda: stack)
+            return {"image": stack / 255.0, "rank": tf.range(k, dtype=tf.int32)}
+
+        return sample
+
+    # ---------------------------------------------------------------- evaluation
+    def evaluate(self, cfg, predict, params, records):
+        """Counts of whole images; every image's masked density map is kept for pictures."""
+        predictions, maps = [], []
+        for record, image in zip(records, eval_images(records, cfg)):
+            density_map = masked_density(predict, params, image)
+            predictions.append(evaluation.Prediction(record.name, float(record.count),
+                                                     float(density_map.sum()), record.path))
+            maps.append(density_map)
+        return Evaluation(evaluation.crowd_metrics(predictions), predictions, records, maps)
+
+    def predict_image(self, cfg, predict, params, image, index=0):
+        density_map = masked_density(predict, params, image)
+        return {"count": float(density_map.sum()),
+                "density": crop_to_image(density_map, *image.shape[:2])}
+
+    def save_pictures(self, cfg, result, out_dir, split):
+        """Validation: the first few images. Test: the best and worst images, as panels
+        (image, truth, prediction) and overlays. Images are decoded again; nothing is
+        predicted again."""
+        if split == "validation":
+            chosen = {"": list(range(min(VALIDATION_PICTURES, len(result.predictions))))}
+        else:
+            chosen = predictions_by_error(result.predictions, TEST_PICTURES)
+        os.makedirs(out_dir, exist_ok=True)
+        for label, indices in chosen.items():
+            for place, i in enumerate(indices):
+                record, prediction = result.records[i], result.predictions[i]
+                stem = os.path.splitext(record.name)[0]
+                stem = os.path.join(out_dir, f"{label}{place}_{stem}" if label else stem)
+                image = image_io.decode(tf.constant(record.path),
+                                        tf.constant([record.height, record.width])).numpy() / 255
+                predicted = crop_to_image(result.extras[i], record.height, record.width)
+                truth = density.density_map(record.points, cfg.density_sigma,
+                                            (record.height, record.width), None,
+                                            (record.height // 4, record.width // 4)).numpy()
+                pictures.density_panels(stem + ".png", image, predicted, truth,
+                                        f"{record.name}: {record.count} people")
+                if split != "validation":
+                    pictures.overlay(stem + "_overlay.png", image, predicted,
+                                     f"{record.name}: predicted {prediction.predicted:.1f}, "
+                                     f"true {prediction.truth:.0f}")
+
+
+    def save_prediction_picture(self, cfg, out_dir, path, image, result):
+        os.makedirs(out_dir, exist_ok=True)
+        stem = os.path.splitext(os.path.basename(path))[0]
+        pictures.overlay(os.path.join(out_dir, f"{stem}_density.png"), image, result["density"],
+                         f"{os.path.basename(path)}: {result['count']:.1f} people")
+
+
+# -------------------------------------------------------------------- helpers
+
+def _head_sigmas(records: list[datasets.CrowdRecord], cfg) -> list[np.ndarray]:
+    if cfg.adaptive_sigma:
+        return [density.adaptive_sigma(r.points, fallback=cfg.density_sigma) for r in records]
+    return [np.full(r.count, cfg.density_sigma, np.float32) for r in records]
+
+
+def records_dataset(records: list[datasets.CrowdRecord], cfg) -> tf.data.Dataset:
+    rescale = cfg.rescale_images
+    points = [r.points * rescale for r in records]
+    return tf.data.Dataset.from_tensor_slices({
+        "path": [r.path for r in records],
+        "hw": np.array([[round(r.height * rescale), round(r.width * rescale)]
+                        for r in records], np.int32),
+        "points": tf.ragged.constant([p.tolist() for p in points], dtype=tf.float32,
+                                     ragged_rank=1, inner_shape=(2,)),
+        "sigma": tf.ragged.constant([s.tolist() for s in _head_sigmas(records, cfg)],
+                                    dtype=tf.float32),
+    })
+
+
+def eval_images(records: list[datasets.CrowdRecord], cfg):
+    """Whole images in [0, 1] at their annotated size, one at a time, in order."""
+    options = tf.data.Options()
+    options.deterministic = True
+    ds = records_dataset(records, cfg).map(lambda x: image_io.decode(x["path"], x["hw"]) / 255.0,
+                                           num_parallel_calls=AUTOTUNE)
+    return ds.prefetch(2).with_options(options).as_numpy_iterator()
+
+
+def padded_size(side: int, multiple: int = EVAL_PAD_MULTIPLE) -> int:
+    return -(-side // multiple) * multiple
+
+
+def pad_for_eval(image: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """(1, Hp, Wp, 3) image padded with PAD_RGB to multiples of 64 px, and the
+    (Hp/16, Wp/16) mask of output cells that cover the real image."""
+    height, width = image.shape[:2]
+    hp, wp = padded_size(height), padded_size(width)
+    padded = np.empty((1, hp, wp, 3), np.float32)
+    padded[...] = PAD_RGB
+    padded[0, :height, :width] = image
+    stride = models.OUTPUT_STRIDE
+    valid = np.zeros((hp // stride, wp // stride), bool)
+    valid[:-(-height // stride), :-(-width // stride)] = True
+    return padded, valid
+
+
+def masked_density(predict, params, image: np.ndarray) -> np.ndarray:
+    """Predicted density of one whole (H, W, 3) image on its padded grid, zero on padding."""
+    padded, valid = pad_for_eval(image)
+    return np.where(valid, np.asarray(predict(params, padded))[0], 0.0)
+
+
+def crop_to_image(density_map: np.ndarray, height: int, width: int) -> np.ndarray:
+    stride = models.OUTPUT_STRIDE
+    return density_map[: -(-height // stride), : -(-width // stride)]

@@ -1,0 +1,211 @@
+"""One score per image: image quality (RankIQA), and any scalar regression you define.
+
+Network: VGG16 with pool5, fc6, fc7 and a one-unit head (rankjax.models.IQANet), or
+your own Flax module. Labeled samples: a random `image_size` crop of the image,
+flipped at random; target: its score (higher is better). Evaluation: the mean score
+of `test_crops` random crops per image (the paper's 30-crop protocol), seeded by
+(seed, image index) so the test split and `Predictor.predict` crop alike.
+
+`ScoreTask(name, ranked_set)` turns a Python function that makes k ranked images from
+one unlabeled image into a full rankjax task; `QualityTask` generates its ranked sets
+with rankjax.distortions at the paper's levels.
+"""
+
+from __future__ import annotations
+
+from typing import Callable
+
+import jax.numpy as jnp
+import numpy as np
+import tensorflow as tf
+
+from rankjax import distortions, evaluation, image_io, models
+from rankjax.tasks.base import Evaluation, Task
+
+AUTOTUNE = tf.data.AUTOTUNE
+
+
+class ScoreTask(Task):
+    """A scalar regression task whose ranked sets come from `ranked_set`.
+
+    ranked_set(image, seed) -> images, or (images, ranks): `image` is one unlabeled
+    (H, W, 3) float32 image in [0, 1] (already cropped to image_size by default) and
+    `seed` an int; `images` is (k, h, w, 3) in [0, 1] with k = cfg.ranked_per_group,
+    resized to image_size if needed; rank i must score at least as high as any larger
+    rank of the same set (default ranks: 0..k-1 in order).
+    model(cfg) -> a Flax module mapping (N, S, S, 3) images in [0, 1] to (N,) scores
+    (default: rankjax.models.IQANet). metrics(predictions) -> dict (default: LCC,
+    SROCC, MAE, RMSE).
+    """
+
+    selection_metric = "srocc"
+    higher_is_better = True
+    value_name = "score"
+
+    def __init__(self, name: str, ranked_set: Callable | None = None, *,
+                 model: Callable | None = None, metrics: Callable | None = None,
+                 selection_metric: str = "srocc", higher_is_better: bool = True,
+                 crop_before_ranking: bool = True, default_preset: str = ""):
+        self.name = name
+        self._ranked_set = ranked_set
+        self._model = model
+        self._metrics = metrics or evaluation.score_metrics
+        self.selection_metric = selection_metric
+        self.higher_is_better = higher_is_better
+        self.crop_before_ranking = crop_before_ranking
+        self.default_preset = default_preset
+
+    def validate(self, cfg):
+        if self._model is None and cfg.image_size < 32:
+            return [f"task {self.name!r} (VGG16 with pool5) needs image_size >= 32"]
+        return []
+
+    def build_model(self, cfg):
+        if self._model is not None:
+            return self._model(cfg)
+        return models.IQANet(width=cfg.width, dtype=jnp.bfloat16 if cfg.bf16 else jnp.float32,
+                             input_style=cfg.resolved_input_style, image_size=cfg.image_size)
+
+    def target_shape(self, cfg):
+        return ()
+
+    # ---------------------------------------------------------------- data
+    def labeled_dataset(self, records, cfg):
+        return tf.data.Dataset.from_tensor_slices({
+            "path": [r.path for r in records],
+            "score": np.array([r.score for r in records], np.float32)})
+
+    def labeled_sample(self, cfg):
+        size = cfg.image_size
+
+        def sample(seed, example):
+            seeds = tf.random.experimental.stateless_split(tf.cast(seed, tf.int64), 2)
+            patch = random_crop(image_io.decode(example["path"]), size, seeds[0], example["path"])
+            patch = tf.cond(tf.random.stateless_uniform((), seeds[1]) < 0.5,
+                            lambda: patch[:, ::-1], lambda: patch)
+            return {"image": patch / 255.0, "target": example["score"]}
+
+        return sample
+
+    def ranked_sample(self, cfg):
+        if self._ranked_set is None:
+            raise ValueError(f"task {self.name!r} has no ranked_set function: it can only "
+                             f"train with paradigm=baseline")
+        k, size, make = cfg.ranked_per_group, cfg.image_size, self._ranked_set
+
+        def call(image, seed):
+            out = make(image, int(seed))
+            images, ranks = out if isinstance(out, tuple) else (out, np.arange(len(out)))
+            images, ranks = np.asarray(images, np.float32), np.asarray(ranks, np.int32)
+            if images.ndim != 4 or len(images) != k or ranks.shape != (k,):
+                raise ValueError(f"task {self.name!r}: ranked_set must return {k} images "
+                                 f"(ranked_per_group) of shape (h, w, 3) and {k} ranks, got "
+                                 f"{images.shape} and {ranks.shape}")
+            return images, ranks
+
+        def sample(seed, image):
+            seeds = tf.random.experimental.stateless_split(tf.cast(seed, tf.int64), 2)
+            if self.crop_before_ranking:
+                image = random_crop(image, size, seeds[0], tf.constant("unlabeled image"))
+            int_seed = tf.cast(seeds[1][0] % (2 ** 31 - 1), tf.int64)
+            images, ranks = tf.numpy_function(call, [image / 255.0, int_seed],
+                                              [tf.float32, tf.int32], stateful=False)
+            images = tf.image.resize(tf.ensure_shape(images, (k, None, None, 3)), (size, size))
+            return {"image": tf.clip_by_value(images, 0.0, 1.0),
+                    "rank": tf.ensure_shape(ranks, (k,))}
+
+        return sample
+
+    # ---------------------------------------------------------------- evaluation
+    def evaluate(self, cfg, predict, params, records):
+        seed, size, n = cfg.seed, cfg.image_size, cfg.test_crops
+
+        def crops_of(index, example):
+            return eval_crops(image_io.decode(example["path"]), size, n, seed, index,
+                              example["path"])
+
+        options = tf.data.Options()
+        options.deterministic = True
+        ds = tf.data.Dataset.from_tensor_slices({"path": [r.path for r in records]}).enumerate()
+        ds = ds.map(crops_of, num_parallel_calls=AUTOTUNE).prefetch(2).with_options(options)
+        predictions = [
+            evaluation.Prediction(record.name, record.score,
+                                  float(np.mean(predict(params, stack))), record.path)
+            for record, stack in zip(records, ds.as_numpy_iterator())]
+        return Evaluation(self._metrics(predictions), predictions, records)
+
+    def predict_image(self, cfg, predict, params, image, index=0):
+        """Mean score of the test split's crops; images smaller than the crop are first
+        resized (keeping their aspect ratio) so their short side equals it."""
+        size = cfg.image_size
+        pixels = tf.constant(image * 255.0, tf.float32)
+        short = min(image.shape[:2])
+        if short < size:
+            scale = size / short
+            pixels = tf.image.resize(pixels, (max(size, round(image.shape[0] * scale)),
+                                              max(size, round(image.shape[1] * scale))),
+                                     antialias=True)
+        stack = eval_crops(pixels, size, cfg.test_crops, cfg.seed, tf.constant(index, tf.int64),
+                           tf.constant("image")).numpy()
+        return {"score": float(np.mean(predict(params, stack)))}
+
+
+class QualityTask(ScoreTask):
+    """Image quality (RankIQA): ranked sets are one crop at k distortion levels."""
+
+    cpu_small = {"patch_min": 64, "patch_max": 64}
+
+    def __init__(self):
+        super().__init__("iqa", metrics=evaluation.quality_metrics,
+                         default_preset="iqa_cpu_small")
+
+    def validate(self, cfg):
+        problems = super().validate(cfg)
+        unknown = [d for d in cfg.distortions if d not in distortions.DISTORTIONS]
+        if unknown or not cfg.distortions:
+            problems.append(f"distortions must name one or more of "
+                            f"{', '.join(distortions.DISTORTIONS.names())}; got "
+                            f"{', '.join(cfg.distortions) or 'none'}")
+        if not 1 <= cfg.ranked_per_group <= 6:
+            problems.append(f"IQA ranked sets have at most 6 images (pristine + 5 levels), "
+                            f"got ranked_per_group={cfg.ranked_per_group}")
+        return problems
+
+    def ranked_sample(self, cfg):
+        """One random crop at k levels of one random distortion type; rank = level order."""
+        levels, kinds, size = quality_levels(cfg.ranked_per_group), cfg.distortions, cfg.image_size
+
+        def sample(seed, image):
+            seeds = tf.random.experimental.stateless_split(tf.cast(seed, tf.int64), 3)
+            patch = random_crop(image, size, seeds[0], tf.constant("unlabeled image"))
+            kind = tf.random.stateless_uniform((), seeds[1], 0, len(kinds), tf.int32)
+            noise_seed = tf.cast(seeds[2] % (2 ** 31 - 1), tf.int32)
+            stack = distortions.ranked_set(patch, kind, levels, kinds, noise_seed)
+            return {"image": tf.cast(stack, tf.float32) / 255.0,
+                    "rank": tf.range(len(levels), dtype=tf.int32)}
+
+        return sample
+
+
+def quality_levels(k: int) -> tuple[int, ...]:
+    """Distortion levels of a k-image ranked set: the k strongest of pristine(0), 1..5."""
+    if not 1 <= k <= 6:
+        raise ValueError(f"IQA ranked sets have at most 6 images (pristine + 5 levels), got {k}")
+    return tuple(range(6 - k, 6))
+
+
+def random_crop(image: tf.Tensor, size: int, seed: tf.Tensor, path: tf.Tensor) -> tf.Tensor:
+    check = tf.debugging.Assert(tf.reduce_min(tf.shape(image)[:2]) >= size,
+                                [f"image smaller than the {size}px crop (lower image_size):",
+                                 path, tf.shape(image)])
+    with tf.control_dependencies([check]):
+        return tf.image.stateless_random_crop(image, (size, size, 3), seed)
+
+
+def eval_crops(image: tf.Tensor, size: int, n: int, seed: int, index: tf.Tensor,
+               path: tf.Tensor) -> tf.Tensor:
+    """(n, size, size, 3) in [0, 1]: the evaluation crops of image number `index`."""
+    seeds = tf.random.experimental.stateless_split(
+        tf.stack([tf.constant(seed, tf.int64), tf.cast(index, tf.int64)]), n)
+    return tf.map_fn(lambda s: random_crop(image, size, s, path), seeds,
+                     fn_output_signature=tf.float32) / 255.0
