@@ -182,3 +182,44 @@ def test_iqa_train_and_score_own_images(tmp_path):
     fixtures.write_image(str(tmp_path / "p.png"), 20, 24)  # smaller than the input: resized
     scored = run(tmp_path, "eval.py", "--workdir", "q", "--images", str(tmp_path / "p.png"))
     assert "p.png\t" in scored.stdout
+
+
+def keras_layout_h5(path, params):
+    """A VGG16 weight file in Keras's 2016 layout holding `params`' trunk (any width)."""
+    import h5py
+
+    from rankjax import pretrained
+
+    trunk = params["params"]["trunk"]
+    with h5py.File(path, "w") as f:
+        names = [k for k, v in pretrained.KERAS_TO_RANKJAX.items() if v in trunk]
+        f.attrs["layer_names"] = np.array([n.encode() for n in names])
+        for keras_name in names:
+            layer = trunk[pretrained.KERAS_TO_RANKJAX[keras_name]]
+            group = f.create_group(keras_name)
+            group.create_dataset(f"{keras_name}_W_1:0", data=np.asarray(layer["kernel"]))
+            group.create_dataset(f"{keras_name}_b_1:0", data=np.asarray(layer["bias"]))
+            group.attrs["weight_names"] = np.array([f"{keras_name}_W_1:0".encode(),
+                                                    f"{keras_name}_b_1:0".encode()])
+
+
+def test_resume_and_eval_do_not_need_the_moved_weights_file(tmp_path, crowd_folder):
+    import jax
+    import jax.numpy as jnp
+
+    from rankjax import models
+
+    model = models.CountingNet(width=0.125)
+    keras_layout_h5(str(tmp_path / "vgg.h5"), model.init(jax.random.key(7),
+                                                         jnp.zeros((1, 32, 32, 3))))
+    args = [*crowd_args(crowd_folder, "pre"), "--init", "imagenet", "--weights_file",
+            str(tmp_path / "vgg.h5")]
+    run(tmp_path, "train.py", *[a if a != "6" else "2" for a in args])  # 2 steps, imports
+    os.rename(tmp_path / "vgg.h5", tmp_path / "moved.h5")
+    resumed = run(tmp_path, "train.py", *args)  # to step 6, without the file
+    assert "resumed from step 2" in resumed.stderr
+    assert printed_metrics(resumed.stdout)["images"] == 2
+    run(tmp_path, "eval.py", "--workdir", "pre", "--which", "best")
+    fresh = run(tmp_path, "train.py", *[*args[:-1], str(tmp_path / "gone.h5"), "--workdir",
+                                        "fresh"], check=False)
+    assert fresh.returncode != 0 and "gone.h5" in fresh.stderr  # a fresh start needs it

@@ -28,10 +28,10 @@ AUTOTUNE = tf.data.AUTOTUNE
 class ScoreTask(Task):
     """A scalar regression task whose ranked sets come from `ranked_set`.
 
-    ranked_set(image, seed) -> images, or (images, ranks): `image` is one unlabeled
-    (H, W, 3) float32 image in [0, 1] (already cropped to image_size by default) and
-    `seed` an int; `images` is (k, h, w, 3) in [0, 1] with k = cfg.ranked_per_group,
-    resized to image_size if needed; rank i must score at least as high as any larger
+    ranked_set(image, seed, k) -> images, or (images, ranks): `image` is one unlabeled
+    (H, W, 3) float32 image in [0, 1] (first cropped to image_size at random, unless
+    crop_before_ranking=False), `seed` an int, k = cfg.ranked_per_group; `images` is
+    (k, h, w, 3) in [0, 1], resized to image_size if needed; rank i must score at least as high as any larger
     rank of the same set (default ranks: 0..k-1 in order).
     model(cfg) -> a Flax module mapping (N, S, S, 3) images in [0, 1] to (N,) scores
     (default: rankjax.models.IQANet). metrics(predictions) -> dict (default: LCC,
@@ -94,7 +94,7 @@ class ScoreTask(Task):
         k, size, make = cfg.ranked_per_group, cfg.image_size, self._ranked_set
 
         def call(image, seed):
-            out = make(image, int(seed))
+            out = make(image, int(seed), k)
             images, ranks = out if isinstance(out, tuple) else (out, np.arange(len(out)))
             images, ranks = np.asarray(images, np.float32), np.asarray(ranks, np.int32)
             if images.ndim != 4 or len(images) != k or ranks.shape != (k,):
