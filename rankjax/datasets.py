@@ -64,7 +64,6 @@ class CrowdRecord:
     points: np.ndarray          # (N, 2) float32 x, y in pixels of the image as read
     height: int
     width: int
-    scale: float = 1.0          # resize the image by this factor on decode (points already are)
 
     @property
     def name(self) -> str:
@@ -211,12 +210,11 @@ def _crowd_records(pairs: list[tuple[str, np.ndarray]], max_side: int | None = N
     records = []
     for (path, points), (height, width) in zip(pairs, sizes):
         points = checked_points(points, height, width, path)
-        scale = 1.0
-        if max_side and max(height, width) > max_side:
+        if max_side and max(height, width) > max_side:  # decoding resizes to (height, width)
             scale = max_side / max(height, width)
             points = points * scale
             height, width = round(height * scale), round(width * scale)
-        records.append(CrowdRecord(path, points.astype(np.float32), height, width, scale))
+        records.append(CrowdRecord(path, points.astype(np.float32), height, width))
     return records
 
 

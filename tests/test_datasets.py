@@ -34,10 +34,10 @@ def test_qnrf_longest_side_resized_with_points(tmp_path):
     fixtures.make_qnrf(str(tmp_path))
     train = datasets.read("ucf_qnrf", str(tmp_path), "train")
     big, small = train
-    assert (big.height, big.width, big.scale) == (50, 1024, 0.5)
+    assert (big.height, big.width) == (50, 1024)  # 100 x 2048 halved
     original = scipy.io.loadmat(str(tmp_path / "Train" / "img_0001_ann.mat"))["annPoints"]
     np.testing.assert_allclose(big.points, original * 0.5, rtol=1e-5)
-    assert small.scale == 1.0
+    assert (small.height, small.width) == (60, 80)  # small enough: kept
 
 
 def test_point_folder_formats(tmp_path):
