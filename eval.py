@@ -17,6 +17,9 @@ import os
 import rankjax  # noqa: F401  (CPU flags before JAX starts)
 from rankjax import cli
 
+# Config fields that change how a trained network is evaluated, not the network.
+EVALUATION_FIELDS = ("count_protocol", "test_crops")
+
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0],
@@ -31,17 +34,23 @@ def main() -> None:
     parser.add_argument("--images", nargs="+", metavar="PATH",
                         help="your own images or folders (no labels): counts or quality scores")
     parser.add_argument("--output", help="output folder (default: inside the run directory)")
+    parser.add_argument("--set", nargs="+", default=[], metavar="FIELD=VALUE",
+                        help="change how the run is evaluated: " + ", ".join(EVALUATION_FIELDS))
     args = parser.parse_args()
     cli.setup_logging()
 
-    from rankjax import (api, checkpoints, datasets, experiment, image_io, input_pipeline, rundir,
-                         sharding)
+    from rankjax import (api, checkpoints, config as config_lib, datasets, experiment, image_io,
+                         input_pipeline, rundir, sharding)
 
     try:
         cfg = rundir.read_config(args.workdir)
+        changes = dict(config_lib.split_override(item) for item in args.set)
+        if set(changes) - set(EVALUATION_FIELDS):
+            cli.fail(f"--set takes only {', '.join(EVALUATION_FIELDS)}")
+        cfg = config_lib.apply_overrides(cfg, changes)
         sharding.maybe_initialize_distributed(cfg.distributed)
         params, label = api.restore_params(cfg, args.workdir, args.which, args.checkpoint)
-    except (rundir.RunDirError, checkpoints.CheckpointError) as error:
+    except (rundir.RunDirError, checkpoints.CheckpointError, ValueError) as error:
         cli.fail(str(error))
     predictor = api.Predictor(cfg, params, label)
 
@@ -65,7 +74,8 @@ def main() -> None:
     except (datasets.DatasetError, FileNotFoundError) as error:
         cli.fail(f"cannot read the run's dataset: {error}")
     records = sources.test if args.split == "test" else sources.validation
-    out = args.output or os.path.join(args.workdir, f"eval_{args.split}_{args.which}")
+    suffix = "".join(f"_{item.replace('=', '-')}" for item in args.set)
+    out = args.output or os.path.join(args.workdir, f"eval_{args.split}_{args.which}{suffix}")
     metrics = experiment.evaluate_split(cfg, predictor.model, params, records, out, label,
                                         args.split)
     print(f"{args.split} metrics ({label}): {json.dumps(metrics)}")

@@ -72,6 +72,9 @@ class Config:
     density_sigma: float = _f(15.0, "Gaussian std per head in pixels (paper: 15)")
     adaptive_sigma: bool = _f(False, "geometry-adaptive sigma (0.3 x mean 3-NN distance)")
     rescale_images: float = _f(1.0, "resize whole images by this factor first (UCF_CC_50)")
+    count_protocol: str = _f("whole", "how a count is predicted (validation, test, own images): "
+                             "whole (the whole image in one pass) | tiles (tiles of "
+                             "image_size px at native resolution, as the training patches)")
 
     # IQA.
     distortions: tuple[str, ...] = _f(
@@ -259,7 +262,7 @@ def apply_overrides(cfg: Config, overrides: list[str] | dict[str, Any]) -> Confi
     fields = {f.name: f for f in dataclasses.fields(Config)}
     changes: dict[str, Any] = {}
     items = overrides.items() if isinstance(overrides, dict) else (
-        _split_override(o) for o in overrides)
+        split_override(o) for o in overrides)
     for key, value in items:
         if key not in fields:
             raise KeyError(f"unknown config field {key!r}; known: {', '.join(sorted(fields))}")
@@ -267,7 +270,7 @@ def apply_overrides(cfg: Config, overrides: list[str] | dict[str, Any]) -> Confi
     return cfg.replace(**changes)
 
 
-def _split_override(text: str) -> tuple[str, str]:
+def split_override(text: str) -> tuple[str, str]:
     if "=" not in text:
         raise ValueError(f"override {text!r} must look like field=value")
     key, value = text.split("=", 1)

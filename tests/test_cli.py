@@ -223,3 +223,14 @@ def test_resume_and_eval_do_not_need_the_moved_weights_file(tmp_path, crowd_fold
     fresh = run(tmp_path, "train.py", *[*args[:-1], str(tmp_path / "gone.h5"), "--workdir",
                                         "fresh"], check=False)
     assert fresh.returncode != 0 and "gone.h5" in fresh.stderr  # a fresh start needs it
+
+
+def test_eval_with_the_tile_protocol(trained):
+    tmp_path, expected = trained
+    tiled = run(tmp_path, "eval.py", "--workdir", "straight", "--set", "count_protocol=tiles")
+    metrics = printed_metrics(tiled.stdout)
+    assert metrics["images"] == 2 and np.isfinite(metrics["mae"])
+    assert (tmp_path / "straight" / "eval_test_latest_count_protocol-tiles" /
+            "results.json").is_file()
+    refused = run(tmp_path, "eval.py", "--workdir", "straight", "--set", "margin=2", check=False)
+    assert refused.returncode == 2 and "--set takes only" in refused.stderr

@@ -168,3 +168,22 @@ def test_start_batch_resumes_the_same_sequence(shb):
         for part in ("labeled", "ranked"):
             for key in a[part]:
                 np.testing.assert_array_equal(a[part][key], b[part][key])
+
+
+def test_tiled_counts_stitch_back_to_the_whole_image_map(shb):
+    # A "network" whose output cell is the mean of its 16x16 input block is local, so the
+    # whole-image and tile-by-tile protocols must give the same map, cell for cell.
+    def local(params, x):
+        n, h, w, _ = x.shape
+        return x.mean(axis=-1).reshape(n, h // 16, 16, w // 16, 16).mean(axis=(2, 4))
+
+    rng = np.random.default_rng(0)
+    image = rng.random((70, 150, 3)).astype(np.float32)  # not a multiple of 32 or 64
+    cfg = crowd_cfg(count_protocol="tiles")  # 32 px tiles
+    tiled = crowd.masked_density(local, None, image, cfg)
+    whole = crowd.masked_density(local, None, image)
+    assert tiled.shape == (6, 10) and whole.shape == (8, 12)  # padded to 96x160 / 128x192
+    np.testing.assert_allclose(tiled[:5, :10], whole[:5, :10], rtol=1e-6)
+    assert tiled[5:].sum() == 0 and whole[5:].sum() == 0  # padding rows masked out
+    with pytest.raises(ValueError, match="count_protocol"):
+        crowd_cfg(count_protocol="grid")

@@ -4,7 +4,9 @@ Network: VGG16 to conv5_3 and a 3x3 conv to one channel (rankjax.models.Counting
 output stride 16. Target: the density map integrated per output cell from the head
 points (rankjax.density). Ranking score: the sum (or mean) of a crop's map. Ranked
 sets: the paper's Algorithm 2 (rankjax.crops). Evaluation: whole images at native
-resolution, padded to a multiple of 64 px, the padding masked out of the count;
+resolution, padded to a multiple of 64 px, the padding masked out of the count
+(count_protocol=whole), or the same image cut into tiles of the training input size
+(count_protocol=tiles), each predicted as a training patch is and the maps stitched;
 MAE and RMSE of counts. Best checkpoint: lowest validation MAE.
 """
 
@@ -25,6 +27,9 @@ AUTOTUNE = tf.data.AUTOTUNE
 EVAL_PAD_MULTIPLE = 64
 # Padding colour: the ImageNet mean, which both input styles map to zero.
 PAD_RGB = (123.68 / 255.0, 116.779 / 255.0, 103.939 / 255.0)
+# Tiles predicted per call with count_protocol=tiles (a fixed shape: one compilation).
+TILE_BATCH = 32
+COUNT_PROTOCOLS = ("whole", "tiles")
 # Validation pictures per evaluation; best and worst test pictures each.
 VALIDATION_PICTURES = 3
 TEST_PICTURES = 2
@@ -45,6 +50,9 @@ class CrowdTask(Task):
             problems.append(f"crop_scale_of must be side or area, got {cfg.crop_scale_of!r}")
         if not 0 < cfg.crop_scale < 1:
             problems.append(f"crop_scale must be in (0, 1), got {cfg.crop_scale}")
+        if cfg.count_protocol not in COUNT_PROTOCOLS:
+            problems.append(f"count_protocol must be one of {COUNT_PROTOCOLS}, got "
+                            f"{cfg.count_protocol!r}")
         return problems
 
     def build_model(self, cfg):
@@ -104,14 +112,14 @@ class CrowdTask(Task):
         """Counts of whole images; every image's masked density map is kept for pictures."""
         predictions, maps = [], []
         for record, image in zip(records, eval_images(records, cfg)):
-            density_map = masked_density(predict, params, image)
+            density_map = masked_density(predict, params, image, cfg)
             predictions.append(evaluation.Prediction(record.name, float(record.count),
                                                      float(density_map.sum()), record.path))
             maps.append(density_map)
         return Evaluation(evaluation.crowd_metrics(predictions), predictions, records, maps)
 
     def predict_image(self, cfg, predict, params, image, index=0):
-        density_map = masked_density(predict, params, image)
+        density_map = masked_density(predict, params, image, cfg)
         return {"count": float(density_map.sum()),
                 "density": crop_to_image(density_map, *image.shape[:2])}
 
@@ -185,11 +193,12 @@ def padded_size(side: int, multiple: int = EVAL_PAD_MULTIPLE) -> int:
     return -(-side // multiple) * multiple
 
 
-def pad_for_eval(image: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """(1, Hp, Wp, 3) image padded with PAD_RGB to multiples of 64 px, and the
+def pad_for_eval(image: np.ndarray, multiple: int = EVAL_PAD_MULTIPLE
+                 ) -> tuple[np.ndarray, np.ndarray]:
+    """(1, Hp, Wp, 3) image padded with PAD_RGB to multiples of `multiple` px, and the
     (Hp/16, Wp/16) mask of output cells that cover the real image."""
     height, width = image.shape[:2]
-    hp, wp = padded_size(height), padded_size(width)
+    hp, wp = padded_size(height, multiple), padded_size(width, multiple)
     padded = np.empty((1, hp, wp, 3), np.float32)
     padded[...] = PAD_RGB
     padded[0, :height, :width] = image
@@ -199,10 +208,30 @@ def pad_for_eval(image: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     return padded, valid
 
 
-def masked_density(predict, params, image: np.ndarray) -> np.ndarray:
-    """Predicted density of one whole (H, W, 3) image on its padded grid, zero on padding."""
-    padded, valid = pad_for_eval(image)
-    return np.where(valid, np.asarray(predict(params, padded))[0], 0.0)
+def tiled_density(predict, params, padded: np.ndarray, tile: int) -> np.ndarray:
+    """Density of a (1, Hp, Wp, 3) image (sides multiples of `tile`) predicted tile by
+    tile, TILE_BATCH tiles per call, stitched back into one (Hp/16, Wp/16) map."""
+    _, hp, wp, _ = padded.shape
+    rows, cols, cells = hp // tile, wp // tile, tile // models.OUTPUT_STRIDE
+    tiles = padded[0].reshape(rows, tile, cols, tile, 3).swapaxes(1, 2).reshape(-1, tile, tile, 3)
+    count = len(tiles)
+    tiles = np.concatenate([tiles, np.zeros((-count % TILE_BATCH, tile, tile, 3), np.float32)])
+    maps = np.concatenate([np.asarray(predict(params, tiles[i:i + TILE_BATCH]))
+                           for i in range(0, len(tiles), TILE_BATCH)])[:count]
+    return maps.reshape(rows, cols, cells, cells).swapaxes(1, 2).reshape(rows * cells,
+                                                                          cols * cells)
+
+
+def masked_density(predict, params, image: np.ndarray, cfg=None) -> np.ndarray:
+    """Predicted density of one whole (H, W, 3) image on its padded grid, zero on padding,
+    by the config's count_protocol (whole image by default)."""
+    if cfg is not None and cfg.count_protocol == "tiles":
+        padded, valid = pad_for_eval(image, cfg.image_size)
+        density_map = tiled_density(predict, params, padded, cfg.image_size)
+    else:
+        padded, valid = pad_for_eval(image)
+        density_map = np.asarray(predict(params, padded))[0]
+    return np.where(valid, density_map, 0.0)
 
 
 def crop_to_image(density_map: np.ndarray, height: int, width: int) -> np.ndarray:
