@@ -28,3 +28,12 @@ def shared_data():
         pytest.skip(f"real datasets not found at {path} (set RANKJAX_SHARED_DATA); "
                     "only developer machines have them")
     return os.path.abspath(path)
+
+
+@pytest.fixture
+def public_data():
+    """~/data (or RANKJAX_PUBLIC_DATA): Mall and CLIVE, fetched by hand (see README)."""
+    path = os.environ.get("RANKJAX_PUBLIC_DATA", os.path.expanduser("~/data"))
+    if not os.path.isdir(path):
+        pytest.skip(f"public datasets not found at {path} (set RANKJAX_PUBLIC_DATA)")
+    return path

@@ -78,3 +78,35 @@ def make_point_folder(root):
     write_image(os.path.join(root, "d.webp"))
     scipy.io.savemat(os.path.join(root, "d.mat"), {"annPoints": np.zeros((0, 2))})
     return root
+
+
+def make_mall(root, frames=803, height=24, width=32):
+    """Mall's layout: frames/seq_%06d.jpg and mall_gt.mat with frame{i}.loc and count."""
+    os.makedirs(os.path.join(root, "frames"), exist_ok=True)
+    frame = np.empty((1, frames), dtype=object)  # a MATLAB cell array of structs
+    counts = np.zeros((frames, 1), np.float64)
+    for i in range(frames):
+        write_image(os.path.join(root, "frames", f"seq_{i + 1:06d}.jpg"), height, width, seed=i)
+        points = random_points(i % 5, height, width, i)
+        struct = np.empty((1, 1), dtype=[("loc", "O")])
+        struct[0, 0]["loc"] = points
+        frame[0, i] = struct
+        counts[i] = len(points)
+    scipy.io.savemat(os.path.join(root, "mall_gt.mat"), {"frame": frame, "count": counts})
+    return root
+
+
+def make_clive(root, names=("t1.bmp", "a.bmp", "B.JPG", "c.bmp"), skip=1):
+    """CLIVE's layout (with `skip` left-out training images in front, as t1..t7 are)."""
+    os.makedirs(os.path.join(root, "Data"), exist_ok=True)
+    for i, name in enumerate(names):
+        folder = "Images/trainingImages" if i < skip else "Images"
+        write_image(os.path.join(root, folder, name), 40, 40, seed=i)
+    listing = np.empty((len(names), 1), dtype=object)
+    for i, name in enumerate(names):
+        listing[i, 0] = np.array([name])
+    scipy.io.savemat(os.path.join(root, "Data", "AllImages_release.mat"),
+                     {"AllImages_release": listing})
+    scipy.io.savemat(os.path.join(root, "Data", "AllMOS_release.mat"),
+                     {"AllMOS_release": np.arange(10.0, 10.0 + len(names))[None]})
+    return root

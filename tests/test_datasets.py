@@ -161,3 +161,43 @@ def test_tid2013_sample_on_real_data(shared_data):
     records = datasets.read("tid2013", os.path.join(shared_data, "TID2013_sample"))
     assert len(records) == 6
     assert {r.reference for r in records} == {"i15", "i16", "i22"}
+
+
+def test_mall_layout_and_standard_split(tmp_path):
+    fixtures.make_mall(str(tmp_path), frames=803)
+    train, test = datasets.load("mall", str(tmp_path))
+    assert len(train) == 800 and len(test) == 3  # frames 1-800 train, the rest test
+    assert [r.count for r in test] == [800 % 5, 801 % 5, 802 % 5]
+    assert test[0].name == "seq_000801.jpg"
+    np.testing.assert_allclose(test[1].points, fixtures.random_points(801 % 5, 24, 32, 801),
+                               rtol=1e-5)
+    os.remove(tmp_path / "frames" / "seq_000802.jpg")
+    with pytest.raises(datasets.DatasetError, match="seq_000802.jpg"):
+        datasets.load("mall", str(tmp_path))
+
+
+def test_clive_leaves_out_the_training_images(tmp_path, monkeypatch):
+    monkeypatch.setattr(datasets, "CLIVE_LEFT_OUT", 1)
+    fixtures.make_clive(str(tmp_path))
+    records = datasets.read("clive", str(tmp_path))
+    assert [(r.name, r.score, r.height) for r in records] == [("a.bmp", 11.0, 40),
+                                                             ("B.JPG", 12.0, 40),
+                                                             ("c.bmp", 13.0, 40)]
+    os.remove(tmp_path / "Data" / "AllMOS_release.mat")
+    with pytest.raises(datasets.DatasetError, match="AllMOS_release.mat"):
+        datasets.read("clive", str(tmp_path))
+
+
+def test_mall_and_clive_on_real_data(public_data):
+    mall = os.path.join(public_data, "mall_dataset-new")
+    if not os.path.isdir(mall):
+        pytest.skip(f"Mall not found at {mall}")
+    train, test = datasets.load("mall", mall)
+    assert sum(r.count for r in train) == 23635 and sum(r.count for r in test) == 38680
+    mean = np.mean([r.count for r in train])
+    assert np.mean([abs(r.count - mean) for r in test]) == pytest.approx(4.937, abs=1e-3)
+    clive = os.path.join(public_data, "ChallengeDB_release")
+    if os.path.isdir(clive):
+        records = datasets.read("clive", clive)
+        assert len(records) == 1162 and not any(r.name.startswith("t") for r in records)
+        assert 3.4 < min(r.score for r in records) < max(r.score for r in records) < 92.5
