@@ -72,6 +72,8 @@ class Config:
     density_sigma: float = _f(15.0, "Gaussian std per head in pixels (paper: 15)")
     adaptive_sigma: bool = _f(False, "geometry-adaptive sigma (0.3 x mean 3-NN distance)")
     rescale_images: float = _f(1.0, "resize whole images by this factor first (UCF_CC_50)")
+    density_scale: float = _f(1.0, "crowd targets are density x this during training, "
+                              "predictions are divided by it (larger gradients for sparse maps)")
     count_protocol: str = _f("whole", "how a count is predicted (validation, test, own images): "
                              "whole (the whole image in one pass) | tiles (tiles of "
                              "image_size px at native resolution, as the training patches)")
@@ -211,7 +213,11 @@ def _build_presets() -> dict[str, Config]:
         # UCF_CC_50: five folds (fold=0..4), 40 training images each.
         "crowd_ucf": _crowd_paper(name="crowd_ucf", dataset="ucf_cc_50", fold=0),
         "crowd_qnrf": _crowd_paper(name="crowd_qnrf", dataset="ucf_qnrf"),
+        # Mall: 2,000 frames of one camera, the CPU-sized analogue of the paper's UCSD.
+        "crowd_mall": _crowd_paper(name="crowd_mall", dataset="mall"),
         "iqa_live": _iqa_paper(name="iqa_live", dataset="live"),
+        # LIVE In the Wild: authentic distortions; ranked sets from synthetic ones.
+        "iqa_clive": _iqa_paper(name="iqa_clive", dataset="clive"),
         "iqa_tid2013": _iqa_paper(name="iqa_tid2013", dataset="tid2013"),
         # The embedded synthetic sets, at paper scale.
         "crowd_synthetic": _crowd_paper(name="crowd_synthetic", dataset="synthetic_crowd",

@@ -86,7 +86,7 @@ class CrowdTask(Task):
             patch = tf.cond(flip, lambda: patch[:, ::-1], lambda: patch)
             target = density.density_map(example["points"], example["sigma"], hw, box, grid,
                                          flip)
-            return {"image": patch / 255.0, "target": target}
+            return {"image": patch / 255.0, "target": target * cfg.density_scale}
 
         return sample
 
@@ -231,7 +231,8 @@ def masked_density(predict, params, image: np.ndarray, cfg=None) -> np.ndarray:
     else:
         padded, valid = pad_for_eval(image)
         density_map = np.asarray(predict(params, padded))[0]
-    return np.where(valid, density_map, 0.0)
+    scale = 1.0 if cfg is None else cfg.density_scale
+    return np.where(valid, density_map / scale, 0.0)
 
 
 def crop_to_image(density_map: np.ndarray, height: int, width: int) -> np.ndarray:

@@ -1,0 +1,294 @@
+"""Tables of the paper's claims, declared as data, run cell by cell, aggregated over seeds.
+
+A `Table` is a list of `Cell`s (a preset plus overrides) and the seeds to run each with.
+`run_table` trains every (cell, seed) in its own run directory through
+`experiment.train_and_evaluate` (resumable: rerunning continues a killed cell, and a
+cell whose result file exists is skipped) and writes one small JSON result per run.
+`summarise` turns the result files into mean +- std per cell, a CSV, Markdown and a
+plot, with a verdict per claim, so RESULTS.md can be regenerated without training.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import datetime
+import json
+import os
+import platform
+import subprocess
+import time
+from typing import Any
+
+import numpy as np
+
+from rankjax import config as config_lib, rundir
+
+
+@dataclasses.dataclass(frozen=True)
+class Cell:
+    name: str
+    preset: str
+    overrides: dict = dataclasses.field(default_factory=dict)
+    data_subdir: str = ""        # joined to --data_dir for the cell's data_dir
+
+
+@dataclasses.dataclass(frozen=True)
+class Claim:
+    """`better` should beat `worse` on `metric` (e.g. multitask vs baseline at 10 %)."""
+    text: str
+    better: str
+    worse: str
+
+
+@dataclasses.dataclass(frozen=True)
+class Table:
+    name: str
+    title: str
+    cells: tuple[Cell, ...]
+    metric: str                  # the headline metric (mae: lower is better; srocc: higher)
+    claims: tuple[Claim, ...] = ()
+    seeds: tuple[int, ...] = (0, 1, 2)
+    x_field: str = "labeled_fraction"    # plot: x axis
+    line_field: str = "paradigm"         # plot: one line per value
+    paper: dict = dataclasses.field(default_factory=dict)  # cell name -> the paper's number
+
+    @property
+    def higher_is_better(self) -> bool:
+        return self.metric in ("srocc", "lcc", "count_correlation")
+
+
+def _scarcity(name, title, preset, subdir, fractions, metric, extra=None, paper=None):
+    cells, claims = [], []
+    for fraction in fractions:
+        label = f"{round(fraction * 100)}%"
+        for paradigm in ("baseline", "multitask"):
+            cells.append(Cell(f"{paradigm}_{label}", preset,
+                              {"paradigm": paradigm, "labeled_fraction": fraction,
+                               **(extra or {})}, subdir))
+        claims.append(Claim(f"ranking helps with {label} of the labels",
+                            f"multitask_{label}", f"baseline_{label}"))
+    return Table(name, title, tuple(cells), metric, tuple(claims), paper=paper or {})
+
+
+def _tables() -> dict[str, Table]:
+    tables = [
+        _scarcity("label_scarcity_shb", "ShanghaiTech B: labeled fraction x paradigm",
+                  "crowd_shb_cpu_small", "ShanghaiTech", (0.1, 0.25, 1.0), "mae",
+                  paper={"baseline_100%": 14.7, "multitask_100%": 13.7}),
+        _scarcity("label_scarcity_mall", "Mall: labeled fraction x paradigm",
+                  "crowd_mall_cpu_small", "mall_dataset-new", (0.1, 0.25, 1.0), "mae"),
+        _scarcity("label_scarcity_clive", "CLIVE: labeled fraction x paradigm",
+                  "iqa_clive_cpu_small", "ChallengeDB_release", (0.1, 0.25, 1.0), "srocc"),
+        Table("paradigms_shb", "ShanghaiTech B at 10 % labels: the paper's ablation", (
+            Cell("baseline", "crowd_shb_cpu_small",
+                 {"paradigm": "baseline", "labeled_fraction": 0.1}, "ShanghaiTech"),
+            Cell("rank_then_finetune", "crowd_shb_cpu_small",
+                 {"paradigm": "rank_then_finetune", "labeled_fraction": 0.1,
+                  "finetune_steps": 0}, "ShanghaiTech"),
+            Cell("multitask_random", "crowd_shb_cpu_small",
+                 {"labeled_fraction": 0.1, "pair_strategy": "random", "num_pairs": 6},
+                 "ShanghaiTech"),
+            Cell("multitask_hard", "crowd_shb_cpu_small",
+                 {"labeled_fraction": 0.1, "pair_strategy": "hard", "num_pairs": 6},
+                 "ShanghaiTech"),
+            Cell("multitask_all", "crowd_shb_cpu_small", {"labeled_fraction": 0.1},
+                 "ShanghaiTech")), "mae",
+            (Claim("all pairs beat random pairs", "multitask_all", "multitask_random"),
+             Claim("all pairs beat hard-negative pairs", "multitask_all", "multitask_hard"),
+             Claim("multitask beats rank then fine-tune", "multitask_all", "rank_then_finetune"),
+             Claim("multitask beats the baseline", "multitask_all", "baseline")),
+            x_field="", line_field=""),
+        # A few seconds per cell: the runner's own test, and a first try on any machine.
+        Table("smoke", "Synthetic crowds, tiny network (a check of the runner)", tuple(
+            Cell(f"{paradigm}_{round(f * 100)}%", "crowd_cpu_small",
+                 {"paradigm": paradigm, "labeled_fraction": f, "width": 0.125,
+                  "image_size": 32, "labeled_batch": 2, "ranked_groups": 1,
+                  "ranked_per_group": 3, "patch_min": 16, "patch_max": 32, "steps": 2,
+                  "log_every": 1, "eval_every": 2, "checkpoint_every": 2})
+            for f in (0.5, 1.0) for paradigm in ("baseline", "multitask")), "mae",
+            (Claim("ranking helps with 50% of the labels", "multitask_50%", "baseline_50%"),),
+            seeds=(0,)),
+    ]
+    return {t.name: t for t in tables}
+
+
+TABLES = _tables()
+
+
+def cell_config(cell: Cell, seed: int, data_dir: str) -> config_lib.Config:
+    cfg = config_lib.get_preset(cell.preset)
+    changes: dict[str, Any] = {**cell.overrides, "seed": seed}
+    if cell.data_subdir:
+        changes["data_dir"] = os.path.join(data_dir, cell.data_subdir)
+    if cell.overrides.get("paradigm") == "rank_then_finetune" and not cell.overrides.get(
+            "finetune_steps"):
+        changes["finetune_steps"] = cfg.steps  # as many regression steps as ranking steps
+    return config_lib.apply_overrides(cfg, changes)
+
+
+def result_path(results_dir: str, table: Table, cell: Cell, seed: int) -> str:
+    return os.path.join(results_dir, table.name, f"{cell.name}_seed{seed}.json")
+
+
+def machine() -> dict:
+    """CPU model and its vector extensions (lscpu), cores, and the date."""
+    info = {"cores": os.cpu_count(), "python": platform.python_version(),
+            "date": datetime.date.today().isoformat()}
+    try:
+        lscpu = subprocess.run(["lscpu"], capture_output=True, text=True, timeout=10).stdout
+        fields = dict(line.split(":", 1) for line in lscpu.splitlines() if ":" in line)
+        info["cpu"] = fields.get("Model name", "").strip()
+        flags = fields.get("Flags", "").split()
+        info["vector_flags"] = " ".join(f for f in flags if f.startswith(("avx", "amx", "fma")))
+    except (OSError, subprocess.SubprocessError):
+        info["cpu"] = platform.processor()
+    return info
+
+
+def run_table(table: Table, data_dir: str, runs_dir: str, results_dir: str,
+              seeds: tuple[int, ...] | None = None, progress: bool = True) -> list[dict]:
+    """Trains every missing (cell, seed); returns every result of the table."""
+    from tqdm import tqdm
+
+    from rankjax import experiment
+
+    seeds = tuple(seeds or table.seeds)
+    todo = [(cell, seed) for cell in table.cells for seed in seeds
+            if not os.path.isfile(result_path(results_dir, table, cell, seed))]
+    bar = tqdm(total=len(table.cells) * len(seeds), initial=len(table.cells) * len(seeds) -
+               len(todo), unit="run", desc=table.name, disable=not progress)
+    for cell, seed in todo:
+        cfg = cell_config(cell, seed, data_dir).replace(name=f"{table.name}_{cell.name}")
+        workdir = os.path.join(runs_dir, table.name, cell.name, f"seed{seed}")
+        bar.set_postfix_str(f"{cell.name} seed {seed}")
+        start = time.time()
+        metrics = experiment.train_and_evaluate(cfg, workdir, progress=False)
+        result = {"table": table.name, "cell": cell.name, "seed": seed, "metrics": metrics,
+                  "preset": cell.preset, "overrides": cell.overrides,
+                  "seconds": round(time.time() - start, 1), "machine": machine(),
+                  "workdir": workdir}
+        path = result_path(results_dir, table, cell, seed)
+        rundir.write_atomic(path, lambda f: json.dump(result, f, indent=1, sort_keys=True))
+        bar.update(1)
+    bar.close()
+    return load_results(table, results_dir)
+
+
+def load_results(table: Table, results_dir: str) -> list[dict]:
+    results = []
+    for cell in table.cells:
+        for name in sorted(os.listdir(os.path.join(results_dir, table.name))) if os.path.isdir(
+                os.path.join(results_dir, table.name)) else []:
+            if name.startswith(f"{cell.name}_seed") and name.endswith(".json"):
+                with open(os.path.join(results_dir, table.name, name)) as f:
+                    results.append(json.load(f))
+    return results
+
+
+def summarise(table: Table, results: list[dict]) -> list[dict]:
+    """One row per cell with results: n seeds, mean and std (ddof=1) of every metric."""
+    rows = []
+    for cell in table.cells:
+        runs = [r for r in results if r["cell"] == cell.name]
+        if not runs:
+            continue
+        row = {"cell": cell.name, "seeds": len(runs), **{
+            k: cell.overrides.get(k) for k in (table.x_field, table.line_field) if k}}
+        for metric in runs[0]["metrics"]:
+            values = np.array([r["metrics"][metric] for r in runs], np.float64)
+            row[f"{metric}_mean"] = float(values.mean())
+            row[f"{metric}_std"] = float(values.std(ddof=1)) if len(values) > 1 else 0.0
+        row["minutes_per_run"] = float(np.mean([r["seconds"] for r in runs]) / 60)
+        rows.append(row)
+    return rows
+
+
+def verdicts(table: Table, rows: list[dict]) -> list[tuple[Claim, str]]:
+    """Reproduced / not reproduced when the mean difference exceeds the larger seed spread
+    (std) of the two cells; inconclusive otherwise, or when a cell is missing."""
+    by_cell = {row["cell"]: row for row in rows}
+    out = []
+    for claim in table.claims:
+        a, b = by_cell.get(claim.better), by_cell.get(claim.worse)
+        if a is None or b is None:
+            out.append((claim, "not run yet"))
+            continue
+        mean, std = f"{table.metric}_mean", f"{table.metric}_std"
+        gain = (a[mean] - b[mean]) * (1 if table.higher_is_better else -1)
+        spread = max(a[std], b[std])
+        detail = f"{table.metric} {a[mean]:.4g} vs {b[mean]:.4g}, spread {spread:.3g}"
+        if min(a["seeds"], b["seeds"]) < 2:
+            verdict = f"inconclusive (one seed; {detail})"
+        elif gain > spread:
+            verdict = f"reproduced ({detail})"
+        elif -gain > spread:
+            verdict = f"not reproduced: the opposite holds ({detail})"
+        else:
+            verdict = f"inconclusive at this scale: effect within the seed spread ({detail})"
+        out.append((claim, verdict))
+    return out
+
+
+def write_csv(path: str, rows: list[dict]) -> None:
+    import csv
+
+    keys = list(dict.fromkeys(k for row in rows for k in row))
+
+    def write(f):
+        writer = csv.DictWriter(f, keys)
+        writer.writeheader()
+        writer.writerows(rows)
+
+    rundir.write_atomic(path, write)
+
+
+def plot(table: Table, rows: list[dict], path: str) -> str | None:
+    """Metric vs the x field, one line per line-field value, error bars = std over seeds."""
+    if not table.x_field or not rows:
+        return None
+    from rankjax import pictures  # noqa: F401  (selects the Agg backend)
+    import matplotlib.pyplot as plt
+
+    figure, axis = plt.subplots(figsize=(5.5, 4))
+    for line in dict.fromkeys(row[table.line_field] for row in rows):
+        points = sorted((row[table.x_field], row[f"{table.metric}_mean"],
+                         row[f"{table.metric}_std"]) for row in rows
+                        if row[table.line_field] == line)
+        x, y, err = zip(*points)
+        axis.errorbar(x, y, yerr=err, marker="o", capsize=3, label=line)
+    axis.set_xlabel(table.x_field.replace("_", " "))
+    axis.set_ylabel(f"test {table.metric} (mean ± std over seeds)")
+    axis.set_title(table.title, fontsize=9)
+    axis.legend()
+    figure.tight_layout()
+    os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
+    figure.savefig(path, dpi=90)
+    plt.close(figure)
+    return path
+
+
+def markdown(table: Table, rows: list[dict], results: list[dict], command: str,
+             picture: str | None = None) -> str:
+    metrics = [k[:-5] for k in (rows[0] if rows else {}) if k.endswith("_mean")
+               and k[:-5] != "images"]
+    lines = [f"## {table.title} (`{table.name}`)", "", f"Command: `{command}`", ""]
+    machines = {(r["machine"].get("cpu", ""), r["machine"].get("vector_flags", ""),
+                 r["machine"].get("cores")) for r in results}
+    dates = sorted({r["machine"].get("date", "") for r in results})
+    for cpu, flags, cores in sorted(machines, key=str):
+        lines.append(f"Machine: {cpu}, {cores} cores ({flags}). ")
+    if dates:
+        lines.append(f"Dates: {dates[0]} to {dates[-1]}." if len(dates) > 1 else
+                     f"Date: {dates[0]}.")
+    lines += ["", "| cell | seeds | " + " | ".join(metrics) + " | paper | minutes per run |",
+              "|---" * (len(metrics) + 4) + "|"]
+    for row in rows:
+        cells = [f"{row[f'{m}_mean']:.4g} ± {row[f'{m}_std']:.2g}" for m in metrics]
+        paper = table.paper.get(row["cell"], "")
+        lines.append(f"| {row['cell']} | {row['seeds']} | " + " | ".join(cells) +
+                     f" | {paper} | {row['minutes_per_run']:.1f} |")
+    lines += ["", "Verdicts:", ""]
+    lines += [f"- {claim.text}: {verdict}" for claim, verdict in verdicts(table, rows)]
+    if picture:
+        lines += ["", f"![{table.name}]({picture})"]
+    return "\n".join(lines) + "\n"

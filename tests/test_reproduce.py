@@ -1,0 +1,61 @@
+"""The table runner: cells train once, results aggregate over seeds, reports regenerate."""
+
+import json
+import os
+import subprocess
+import sys
+
+import pytest
+
+from rankjax import reproduce
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+
+
+def result(cell, seed, mae):
+    return {"cell": cell, "seed": seed, "metrics": {"mae": mae, "images": 3}, "seconds": 60,
+            "machine": {"cpu": "test cpu", "vector_flags": "avx2", "cores": 2,
+                        "date": "2026-11-22"}}
+
+
+def test_summary_and_verdicts_hand_worked():
+    table = reproduce.TABLES["smoke"]
+    results = [result("baseline_50%", 0, 10.0), result("baseline_50%", 1, 12.0),
+               result("multitask_50%", 0, 6.0), result("multitask_50%", 1, 7.0)]
+    rows = reproduce.summarise(table, results)
+    assert [r["cell"] for r in rows] == ["baseline_50%", "multitask_50%"]
+    assert rows[0]["mae_mean"] == 11.0 and rows[0]["mae_std"] == pytest.approx(2 ** 0.5)
+    ((claim, verdict),) = reproduce.verdicts(table, rows)
+    assert verdict.startswith("reproduced")  # 11 - 6.5 = 4.5 > spread sqrt(2)
+    close = [result("baseline_50%", s, m) for s, m in ((0, 10.0), (1, 14.0))] + \
+        [result("multitask_50%", s, m) for s, m in ((0, 9.0), (1, 13.0))]
+    ((_, verdict),) = reproduce.verdicts(table, reproduce.summarise(table, close))
+    assert verdict.startswith("inconclusive at this scale")  # 1 < spread 2.83
+    worse = [result("baseline_50%", s, 5.0 + s) for s in (0, 1)] + \
+        [result("multitask_50%", s, 9.0 + s) for s in (0, 1)]
+    ((_, verdict),) = reproduce.verdicts(table, reproduce.summarise(table, worse))
+    assert verdict.startswith("not reproduced")
+
+
+def test_smoke_table_runs_skips_and_reports(tmp_path):
+    command = [sys.executable, os.path.join(ROOT, "benchmarks", "reproduce.py"), "--table",
+               "smoke", "--runs_dir", str(tmp_path / "runs"), "--results_dir",
+               str(tmp_path / "results"), "--quiet"]
+    env = {k: v for k, v in os.environ.items() if k != "XLA_FLAGS"}
+    env.update(RANKJAX_CACHE=str(tmp_path / "cache"), TF_CPP_MIN_LOG_LEVEL="3")
+    first = subprocess.run(command, cwd=tmp_path, env=env, capture_output=True, text=True,
+                           timeout=400)
+    assert first.returncode == 0, first.stderr[-3000:]
+    files = sorted(os.listdir(tmp_path / "results" / "smoke"))
+    assert files == ["baseline_100%_seed0.json", "baseline_50%_seed0.json",
+                     "multitask_100%_seed0.json", "multitask_50%_seed0.json"]
+    saved = json.load(open(tmp_path / "results" / "smoke" / files[0]))
+    assert saved["metrics"]["images"] == 30 and saved["machine"]["cores"]
+    again = subprocess.run(command + ["--report", "--output", str(tmp_path / "RESULTS.md")],
+                           cwd=tmp_path, env=env, capture_output=True, text=True, timeout=120)
+    assert again.returncode == 0, again.stderr[-3000:]
+    assert "validation" not in again.stdout  # nothing trained again
+    report = (tmp_path / "RESULTS.md").read_text()
+    assert "| multitask_50% | 1 |" in report and "smoke.png" in report
+    assert (tmp_path / "results" / "smoke.csv").is_file()
+    assert (tmp_path / "results" / "smoke.png").is_file()
