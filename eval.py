@@ -1,7 +1,7 @@
 """Evaluate a trained run, or run it on your own images.
 
     python eval.py --workdir runs/crowd_cpu_small                 # test split: metrics, CSV, PNGs
-    python eval.py --workdir runs/crowd_cpu_small --which best    # the best-on-validation weights
+    python eval.py --workdir runs/crowd_cpu_small --which latest  # the last weights
     python eval.py --workdir runs/crowd_cpu_small --images photo.jpg my_folder/
 
 Writes into <workdir>/eval_<split>_<which>/ (or --output): results.json (metrics, config,
@@ -28,8 +28,9 @@ def main() -> None:
     parser.add_argument("--workdir", required=True, help="a run directory made by train.py")
     parser.add_argument("--checkpoint", help="a checkpoint folder (.../checkpoints/<step> or "
                         ".../best/<step>) instead of the run's own")
-    parser.add_argument("--which", choices=("latest", "best"), default="latest",
-                        help="the run's last checkpoint or its best on validation")
+    parser.add_argument("--which", choices=("best", "latest"), default="best",
+                        help="the run's best checkpoint on validation (as train.py reports; "
+                             "the latest when the run has none) or its last one")
     parser.add_argument("--split", choices=("test", "validation"), default="test")
     parser.add_argument("--images", nargs="+", metavar="PATH",
                         help="your own images or folders (no labels): counts or quality scores")

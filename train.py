@@ -58,6 +58,10 @@ def main() -> None:
             FileNotFoundError, experiment.TrainingDiverged) as error:
         cli.fail(str(error))
     print(f"test metrics: {json.dumps(metrics)}")
+    last = os.path.join(workdir, "test_last", "results.json")
+    if os.path.isfile(last):
+        with open(last) as f:
+            print(f"test metrics of the last checkpoint: {json.dumps(json.load(f)['metrics'])}")
     print(f"run directory: {os.path.abspath(workdir)}")
 
 

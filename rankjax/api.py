@@ -77,6 +77,8 @@ def restore_params(cfg: Config, workdir: str, which: str = "latest",
         return state.params, os.path.abspath(checkpoint)
     store = checkpoints.RunCheckpoints(workdir)
     try:
+        if which == "best" and store.best.latest_step() is None:
+            which = "latest"  # a run without validation split has no best checkpoint
         state, meta = store.restore(target, which, cfg.task)
     finally:
         store.close()
@@ -84,8 +86,9 @@ def restore_params(cfg: Config, workdir: str, which: str = "latest",
     return state.params, os.path.join(workdir, folder, str(meta["step"]))
 
 
-def load(path: str, which: str = "latest") -> Predictor:
-    """A Predictor from a run directory (its `which` checkpoint: "latest" or "best") or
+def load(path: str, which: str = "best") -> Predictor:
+    """A Predictor from a run directory (its `which` checkpoint: "best" on validation, as
+    train.py reports, falling back to the latest; or "latest") or
     from one checkpoint folder (.../checkpoints/<step>, .../best/<step>)."""
     run = _run_of_checkpoint(path)
     workdir = run or path

@@ -5,7 +5,8 @@ Run directory:
     metrics.jsonl          one JSON line per log step and per validation
     checkpoints/, best/    orbax checkpoints (latest two; best on validation)
     validation/step_N/     pictures of a few validation images (tasks that draw them)
-    test/                  results.json, predictions.csv, pictures of the final model
+    test/                  results.json, predictions.csv, pictures: best checkpoint on validation
+    test_last/             the same for the last checkpoint
     training_curves.png
 
 Rerunning the same command resumes from the last checkpoint; in deterministic mode a
@@ -19,6 +20,7 @@ from __future__ import annotations
 import dataclasses
 import logging
 import os
+import shutil
 import time
 
 import jax
@@ -84,6 +86,10 @@ def evaluate_split(cfg: Config, model, params, records: list, out_dir: str | Non
 def train_and_evaluate(cfg: Config, workdir: str, overwrite: bool = False,
                        progress: bool = True, sources: Sources | None = None) -> dict:
     """Trains `cfg` in `workdir` (resuming if it holds this run) and evaluates on the test split.
+
+    Returns the test metrics of the best checkpoint on validation (in `test/`; the last
+    checkpoint's are in `test_last/`, and they are the same run when the last was best
+    or there is no validation split).
 
     `sources` gives the data explicitly (which records are labeled, which images are
     the unlabeled pool, validation and test), e.g. for sweeps and active-learning cycles;
@@ -178,9 +184,22 @@ def train_and_evaluate(cfg: Config, workdir: str, overwrite: bool = False,
         store.save(state, {**meta, "step": total})
     store.wait()
 
-    test_metrics = evaluate_split(cfg, model, state.params, sources.test,
-                                  os.path.join(workdir, "test"),
-                                  os.path.join(workdir, "checkpoints", str(total)))
+    last_label = os.path.join(workdir, "checkpoints", str(total))
+    last_metrics = evaluate_split(cfg, model, state.params, sources.test,
+                                  os.path.join(workdir, "test_last"), last_label)
+    best_step = store.best.latest_step()
+    if best_step is None or best_step == total:  # no validation split, or the last was best
+        test_metrics = last_metrics
+        if rundir.is_writer():
+            shutil.rmtree(os.path.join(workdir, "test"), ignore_errors=True)
+            shutil.copytree(os.path.join(workdir, "test_last"), os.path.join(workdir, "test"))
+    else:
+        best_state, _ = store.restore(training.abstract_train_state(cfg, model, tx, mesh),
+                                      "best", cfg.task)
+        test_metrics = evaluate_split(cfg, model, best_state.params, sources.test,
+                                      os.path.join(workdir, "test"),
+                                      os.path.join(workdir, "best", str(best_step)))
+    log.info("test metrics of the last checkpoint (step %d): %s", total, last_metrics)
     if rundir.is_writer():
         pictures.training_curves(os.path.join(workdir, "metrics.jsonl"),
                                  os.path.join(workdir, "training_curves.png"))

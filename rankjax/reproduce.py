@@ -163,7 +163,10 @@ def run_table(table: Table, data_dir: str, runs_dir: str, results_dir: str,
         bar.set_postfix_str(f"{cell.name} seed {seed}")
         start = time.time()
         metrics = experiment.train_and_evaluate(cfg, workdir, progress=False)
+        with open(os.path.join(workdir, "test_last", "results.json")) as f:
+            last = json.load(f)["metrics"]
         result = {"table": table.name, "cell": cell.name, "seed": seed, "metrics": metrics,
+                  "metrics_last_checkpoint": last,
                   "preset": cell.preset, "overrides": cell.overrides,
                   "seconds": round(time.time() - start, 1), "machine": machine(),
                   "workdir": workdir}

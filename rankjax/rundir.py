@@ -23,7 +23,7 @@ from rankjax.config import Config
 # Fields that may change when a run is resumed (training longer, logging differently).
 RESUMABLE_CHANGES = ("steps", "finetune_steps", "log_every", "eval_every", "checkpoint_every")
 # What --overwrite deletes of a run (never anything else in the folder).
-RUN_OUTPUTS = ("checkpoints", "best", "validation", "test", "metrics.jsonl",
+RUN_OUTPUTS = ("checkpoints", "best", "validation", "test", "test_last", "metrics.jsonl",
                "training_curves.png")
 
 

@@ -64,10 +64,10 @@ def test_predict_takes_paths_pil_and_arrays_alike(crowd_run):
     # The same count as the test split's evaluation of that image.
     with open(crowd_run / "runs" / "crowd_cpu_small" / "test" / "predictions.csv") as f:
         rows = {line.split(",")[0]: line.split(",") for line in f}
-    latest = rankjax.load(str(crowd_run / "runs" / "crowd_cpu_small"))  # as test/ used
-    assert latest.predict(path)[0]["count"] == pytest.approx(float(rows["test1.png"][2]),
-                                                             abs=1e-3)
+    assert predictor.predict(path)[0]["count"] == pytest.approx(float(rows["test1.png"][2]),
+                                                                abs=1e-3)  # test/ is best
     # A checkpoint folder works as well as the run directory.
+    latest = rankjax.load(str(crowd_run / "runs" / "crowd_cpu_small"), which="latest")
     folder = rankjax.load(str(crowd_run / "runs" / "crowd_cpu_small" / "checkpoints" / "4"))
     assert folder.predict(path)[0]["count"] == latest.predict(path)[0]["count"]
     with pytest.raises(ValueError, match="in \\[0, 1\\]"):

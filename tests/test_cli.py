@@ -77,7 +77,7 @@ def test_run_directory_contents(trained):
     assert expected["images"] == 2
     run_dir = tmp_path / "straight"
     for name in ("config.json", "metrics.jsonl", "training_curves.png", "test/results.json",
-                 "test/predictions.csv"):
+                 "test/predictions.csv", "test_last/results.json"):
         assert (run_dir / name).is_file(), name
     assert any(p.endswith(".png") for p in os.listdir(run_dir / "test"))
     assert sorted(os.listdir(run_dir / "checkpoints")) == ["4", "6"]
@@ -114,7 +114,7 @@ def test_eval_reproduces_the_run(trained):
     tmp_path, expected = trained
     evaluated = run(tmp_path, "eval.py", "--workdir", "straight")
     assert printed_metrics(evaluated.stdout)["mae"] == pytest.approx(expected["mae"], rel=1e-5)
-    out = tmp_path / "straight" / "eval_test_latest"
+    out = tmp_path / "straight" / "eval_test_best"
     results = json.load(open(out / "results.json"))
     assert results["config"]["dataset"] == "folder" and "jax" in results["versions"]
     with open(out / "predictions.csv") as f:
@@ -230,7 +230,7 @@ def test_eval_with_the_tile_protocol(trained):
     tiled = run(tmp_path, "eval.py", "--workdir", "straight", "--set", "count_protocol=tiles")
     metrics = printed_metrics(tiled.stdout)
     assert metrics["images"] == 2 and np.isfinite(metrics["mae"])
-    assert (tmp_path / "straight" / "eval_test_latest_count_protocol-tiles" /
+    assert (tmp_path / "straight" / "eval_test_best_count_protocol-tiles" /
             "results.json").is_file()
     refused = run(tmp_path, "eval.py", "--workdir", "straight", "--set", "margin=2", check=False)
     assert refused.returncode == 2 and "--set takes only" in refused.stderr
