@@ -74,7 +74,7 @@ def restore_params(cfg: Config, workdir: str, which: str = "latest",
     target = training.abstract_train_state(cfg, model, tx, mesh)
     if checkpoint:
         state, _ = checkpoints.restore_path(checkpoint, target, cfg.task)
-        return state.params, os.path.abspath(checkpoint)
+        return state.eval_params, os.path.abspath(checkpoint)
     store = checkpoints.RunCheckpoints(workdir)
     try:
         if which == "best" and store.best.latest_step() is None:
@@ -83,7 +83,7 @@ def restore_params(cfg: Config, workdir: str, which: str = "latest",
     finally:
         store.close()
     folder = "checkpoints" if which == "latest" else "best"
-    return state.params, os.path.join(workdir, folder, str(meta["step"]))
+    return state.eval_params, os.path.join(workdir, folder, str(meta["step"]))
 
 
 def load(path: str, which: str = "best") -> Predictor:

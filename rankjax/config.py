@@ -92,6 +92,8 @@ class Config:
     lr_decay_every: int = _f(5000, "divide the learning rate every this many steps (0: never)")
     lr_decay_factor: float = _f(0.1, "multiply the learning rate by this at each decay")
     head_lr_multiplier: float = _f(10.0, "learning-rate multiplier of the new head layer")
+    ema_decay: float = _f(0.0, "evaluate an exponential moving average of the weights with "
+                          "this decay per step (e.g. 0.995); 0: the weights themselves")
     steps: int = _f(10000, "training steps (first phase of rank_then_finetune)")
     finetune_steps: int = _f(0, "rank_then_finetune: regression steps after ranking")
 
@@ -165,6 +167,7 @@ def validate(cfg: Config) -> None:
     need(cfg.paradigm != "rank_then_finetune" or cfg.finetune_steps > 0,
          "paradigm rank_then_finetune needs finetune_steps > 0")
     need(cfg.distributed in ("auto", "on", "off"), "distributed must be auto, on or off")
+    need(0 <= cfg.ema_decay < 1, f"ema_decay must be in [0, 1), got {cfg.ema_decay}")
     problems += task.validate(cfg)
     if problems:
         raise ValueError(f"config {cfg.name!r}: " + "; ".join(problems))

@@ -167,7 +167,7 @@ def train_and_evaluate(cfg: Config, workdir: str, overwrite: bool = False,
                 bar.set_postfix({k: f"{row[k]:.4g}" for k in ("loss", "regression_loss",
                                  "rank_loss") if k in row} | {"img/s": f"{rate:.1f}"})
             if itstime(done, cfg.eval_every, is_last) and sources.validation:
-                result = evaluate_split(cfg, model, state.params, sources.validation,
+                result = evaluate_split(cfg, model, state.eval_params, sources.validation,
                                         os.path.join(workdir, "validation", f"step_{done}"),
                                         split="validation", tables=False)
                 metrics_log.write({"kind": "validation", "step": done, **result})
@@ -185,7 +185,7 @@ def train_and_evaluate(cfg: Config, workdir: str, overwrite: bool = False,
     store.wait()
 
     last_label = os.path.join(workdir, "checkpoints", str(total))
-    last_metrics = evaluate_split(cfg, model, state.params, sources.test,
+    last_metrics = evaluate_split(cfg, model, state.eval_params, sources.test,
                                   os.path.join(workdir, "test_last"), last_label)
     best_step = store.best.latest_step()
     if best_step is None or best_step == total:  # no validation split, or the last was best
@@ -196,7 +196,7 @@ def train_and_evaluate(cfg: Config, workdir: str, overwrite: bool = False,
     else:
         best_state, _ = store.restore(training.abstract_train_state(cfg, model, tx, mesh),
                                       "best", cfg.task)
-        test_metrics = evaluate_split(cfg, model, best_state.params, sources.test,
+        test_metrics = evaluate_split(cfg, model, best_state.eval_params, sources.test,
                                       os.path.join(workdir, "test"),
                                       os.path.join(workdir, "best", str(best_step)))
     log.info("test metrics of the last checkpoint (step %d): %s", total, last_metrics)

@@ -35,6 +35,14 @@ class TrainState:
     params: Any
     opt_state: Any
     rng: jax.Array  # raw uint32 key data, so checkpoints hold plain arrays
+    # Exponential moving average of params (cfg.ema_decay > 0), what evaluation uses;
+    # None otherwise.
+    ema_params: Any = None
+
+    @property
+    def eval_params(self):
+        """The parameters to evaluate and predict with: the average if one is kept."""
+        return self.params if self.ema_params is None else self.ema_params
 
 
 def build_model(cfg: Config) -> nn.Module:
@@ -131,7 +139,11 @@ def train_step(state: TrainState, batch: Batch, *, model: nn.Module, cfg: Config
     updates, opt_state = tx.update(grads, state.opt_state, state.params)
     params = optax.apply_updates(state.params, updates)
     metrics["grad_norm"] = optax.tree.norm(grads)
-    return state.replace(step=state.step + 1, params=params, opt_state=opt_state), metrics
+    ema = state.ema_params
+    if ema is not None:
+        ema = jax.tree.map(lambda a, p: cfg.ema_decay * a + (1 - cfg.ema_decay) * p, ema, params)
+    return state.replace(step=state.step + 1, params=params, opt_state=opt_state,
+                         ema_params=ema), metrics
 
 
 class Trainer(NamedTuple):
@@ -140,9 +152,11 @@ class Trainer(NamedTuple):
     model: nn.Module
 
 
-def _new_state(params, tx: optax.GradientTransformation, step_rng: jax.Array) -> TrainState:
+def _new_state(params, tx: optax.GradientTransformation, step_rng: jax.Array,
+               ema: bool = False) -> TrainState:
     return TrainState(step=jnp.zeros((), jnp.int32), params=params, opt_state=tx.init(params),
-                      rng=jax.random.key_data(step_rng))
+                      rng=jax.random.key_data(step_rng),
+                      ema_params=jax.tree.map(jnp.copy, params) if ema else None)
 
 
 def create_train_state(cfg: Config, model: nn.Module, tx: optax.GradientTransformation,
@@ -150,7 +164,7 @@ def create_train_state(cfg: Config, model: nn.Module, tx: optax.GradientTransfor
     """A fresh state, created directly replicated on the mesh (no host copy per device)."""
     init_rng, step_rng = jax.random.split(rng)
     params = init_params(cfg, model, init_rng)
-    return jax.jit(functools.partial(_new_state, tx=tx),
+    return jax.jit(functools.partial(_new_state, tx=tx, ema=cfg.ema_decay > 0),
                    out_shardings=sharding.replicated(mesh))(params, step_rng=step_rng)
 
 
@@ -160,7 +174,8 @@ def abstract_train_state(cfg: Config, model: nn.Module, tx: optax.GradientTransf
     (`jax.eval_shape`): the target that checkpoints are restored into."""
     def build():
         init_rng, step_rng = jax.random.split(jax.random.key(0))
-        return _new_state(_random_params(cfg, model, init_rng), tx, step_rng)
+        return _new_state(_random_params(cfg, model, init_rng), tx, step_rng,
+                          cfg.ema_decay > 0)
 
     replicated = sharding.replicated(mesh)
     return jax.tree.map(lambda x: jax.ShapeDtypeStruct(x.shape, x.dtype, sharding=replicated),

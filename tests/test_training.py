@@ -150,3 +150,20 @@ def test_bf16_compute_keeps_float32_params(single_mesh):
     b = bf16.apply(trainer.state.params, images)
     assert b.dtype == jnp.float32
     np.testing.assert_allclose(a, b, rtol=0.05, atol=0.05 * float(jnp.abs(a).max()))
+
+
+def test_weight_average_by_hand(single_mesh):
+    # ema_1 = d p0 + (1 - d) p1; ema_2 = d ema_1 + (1 - d) p2, with p_k the weights after k steps.
+    cfg = tiny_config(ema_decay=0.75)
+    trainer = training.create_training(cfg, jax.random.key(0), single_mesh, donate=False)
+    batch = random_batch(cfg)
+    states = [trainer.state]
+    for _ in range(2):
+        states.append(trainer.train_step(states[-1], batch)[0])
+    p0, p1, p2 = (s.params for s in states)
+    expected = jax.tree.map(lambda a, b, c: 0.75 * (0.75 * a + 0.25 * b) + 0.25 * c, p0, p1, p2)
+    for got, want in zip(jax.tree.leaves(states[-1].eval_params), jax.tree.leaves(expected)):
+        np.testing.assert_allclose(np.asarray(got), np.asarray(want), rtol=1e-5, atol=1e-7)
+    assert states[0].eval_params is states[0].ema_params
+    assert training.create_training(tiny_config(), jax.random.key(0), single_mesh
+                                    ).state.ema_params is None  # off by default
