@@ -185,5 +185,8 @@ def test_tiled_counts_stitch_back_to_the_whole_image_map(shb):
     assert tiled.shape == (6, 10) and whole.shape == (8, 12)  # padded to 96x160 / 128x192
     np.testing.assert_allclose(tiled[:5, :10], whole[:5, :10], rtol=1e-6)
     assert tiled[5:].sum() == 0 and whole[5:].sum() == 0  # padding rows masked out
+    big = rng.random((300, 290, 3)).astype(np.float32)  # 10 x 10 tiles: calls of 64 and 36
+    np.testing.assert_allclose(crowd.masked_density(local, None, big, cfg)[:19, :19],
+                               crowd.masked_density(local, None, big)[:19, :19], rtol=1e-6)
     with pytest.raises(ValueError, match="count_protocol"):
         crowd_cfg(count_protocol="grid")

@@ -27,8 +27,10 @@ AUTOTUNE = tf.data.AUTOTUNE
 EVAL_PAD_MULTIPLE = 64
 # Padding colour: the ImageNet mean, which both input styles map to zero.
 PAD_RGB = (123.68 / 255.0, 116.779 / 255.0, 103.939 / 255.0)
-# Tiles predicted per call with count_protocol=tiles (a fixed shape: one compilation).
-TILE_BATCH = 32
+# Tiles predicted per call with count_protocol=tiles: at most TILE_BATCH, the last call
+# padded up to the next bucket size (a few shapes to compile, little padding).
+TILE_BATCH = 64
+TILE_BUCKETS = (8, 16, 24, 32, 48, 64)
 COUNT_PROTOCOLS = ("whole", "tiles")
 # Validation pictures per evaluation; best and worst test pictures each.
 VALIDATION_PICTURES = 3
@@ -210,14 +212,17 @@ def pad_for_eval(image: np.ndarray, multiple: int = EVAL_PAD_MULTIPLE
 
 def tiled_density(predict, params, padded: np.ndarray, tile: int) -> np.ndarray:
     """Density of a (1, Hp, Wp, 3) image (sides multiples of `tile`) predicted tile by
-    tile, TILE_BATCH tiles per call, stitched back into one (Hp/16, Wp/16) map."""
+    tile, up to TILE_BATCH tiles per call, stitched back into one (Hp/16, Wp/16) map."""
     _, hp, wp, _ = padded.shape
     rows, cols, cells = hp // tile, wp // tile, tile // models.OUTPUT_STRIDE
     tiles = padded[0].reshape(rows, tile, cols, tile, 3).swapaxes(1, 2).reshape(-1, tile, tile, 3)
-    count = len(tiles)
-    tiles = np.concatenate([tiles, np.zeros((-count % TILE_BATCH, tile, tile, 3), np.float32)])
-    maps = np.concatenate([np.asarray(predict(params, tiles[i:i + TILE_BATCH]))
-                           for i in range(0, len(tiles), TILE_BATCH)])[:count]
+    maps = []
+    for start in range(0, len(tiles), TILE_BATCH):
+        chunk = tiles[start:start + TILE_BATCH]
+        size = next(b for b in TILE_BUCKETS if b >= len(chunk))
+        chunk = np.concatenate([chunk, np.zeros((size - len(chunk), tile, tile, 3), np.float32)])
+        maps.append(np.asarray(predict(params, chunk))[:min(TILE_BATCH, len(tiles) - start)])
+    maps = np.concatenate(maps)
     return maps.reshape(rows, cols, cells, cells).swapaxes(1, 2).reshape(rows * cells,
                                                                           cols * cells)
 
