@@ -204,7 +204,7 @@ def _cpu_small(cfg: Config, **changes) -> Config:
                  ranked_per_group=4, steps=600, lr_decay_every=400, log_every=10,
                  eval_every=200, checkpoint_every=200, patch_min=48, patch_max=96,
                  density_sigma=4.0, test_crops=5, weight_decay=0.0)
-    small.update(tasks.get(cfg.task).cpu_small)
+    small.update(tasks.get(cfg.task).cpu_small_changes(cfg))
     small.update(changes)
     return cfg.replace(name=cfg.name + "_cpu_small", **small)
 

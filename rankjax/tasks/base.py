@@ -46,6 +46,10 @@ class Task:
     cpu_small: dict = {}            # changes of the `*_cpu_small` presets beyond the shared ones
 
     # ---------------------------------------------------------------- config
+    def cpu_small_changes(self, cfg: "Config") -> dict:
+        """Changes that scale the paper preset `cfg` down to a CPU (beyond the shared ones)."""
+        return dict(self.cpu_small)
+
     def validate(self, cfg: "Config") -> list[str]:
         """Problems of `cfg` that only this task knows about (messages; empty when fine)."""
         return []

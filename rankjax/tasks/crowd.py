@@ -32,6 +32,15 @@ PAD_RGB = (123.68 / 255.0, 116.779 / 255.0, 103.939 / 255.0)
 TILE_BATCH = 64
 TILE_BUCKETS = (8, 16, 24, 32, 48, 64)
 COUNT_PROTOCOLS = ("whole", "tiles")
+# CPU presets on real photographs (measured on Mall and ShanghaiTech B, see README): 128 px
+# patches at native scale and counts from tiles of the same size (whole-image passes of a
+# patch-trained network swing between checkpoints), larger targets, a lower Adam rate and
+# an average of the weights (the count level oscillates from step to step).
+REAL_DATA_CPU = dict(image_size=128, patch_min=128, patch_max=128, count_protocol="tiles",
+                     density_scale=100.0, learning_rate=1e-4, ema_decay=0.995, steps=3000,
+                     lr_decay_every=2000, eval_every=500, checkpoint_every=500, log_every=50)
+# ShanghaiTech B's 1024 x 768 photographs at half size.
+REAL_DATA_CPU_BY_DATASET = {"shanghaitech_b": dict(rescale_images=0.5)}
 # Validation pictures per evaluation; best and worst test pictures each.
 VALIDATION_PICTURES = 3
 TEST_PICTURES = 2
@@ -43,6 +52,11 @@ class CrowdTask(Task):
     selection_metric = "mae"
     higher_is_better = False
     value_name = "count"
+
+    def cpu_small_changes(self, cfg):
+        if cfg.dataset.startswith("synthetic"):  # the embedded cartoons: 64 px suffices
+            return {}
+        return {**REAL_DATA_CPU, **REAL_DATA_CPU_BY_DATASET.get(cfg.dataset, {})}
 
     def validate(self, cfg):
         problems = []
