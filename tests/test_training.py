@@ -165,5 +165,5 @@ def test_weight_average_by_hand(single_mesh):
     for got, want in zip(jax.tree.leaves(states[-1].eval_params), jax.tree.leaves(expected)):
         np.testing.assert_allclose(np.asarray(got), np.asarray(want), rtol=1e-5, atol=1e-7)
     assert states[0].eval_params is states[0].ema_params
-    assert training.create_training(tiny_config(), jax.random.key(0), single_mesh
+    assert training.create_training(tiny_config(ema_decay=0.0), jax.random.key(0), single_mesh
                                     ).state.ema_params is None  # off by default

@@ -55,7 +55,7 @@ class CrowdTask(Task):
 
     def cpu_small_changes(self, cfg):
         if cfg.dataset.startswith("synthetic"):  # the embedded cartoons: 64 px suffices
-            return {}
+            return dict(count_protocol="tiles", ema_decay=0.99)
         return {**REAL_DATA_CPU, **REAL_DATA_CPU_BY_DATASET.get(cfg.dataset, {})}
 
     def validate(self, cfg):
