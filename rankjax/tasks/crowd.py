@@ -153,19 +153,21 @@ class CrowdTask(Task):
                 record, prediction = result.records[i], result.predictions[i]
                 stem = os.path.splitext(record.name)[0]
                 stem = os.path.join(out_dir, f"{label}{place}_{stem}" if label else stem)
+                # The image as evaluated (rescale_images applied), its map and its truth.
+                height = round(record.height * cfg.rescale_images)
+                width = round(record.width * cfg.rescale_images)
                 image = image_io.decode(tf.constant(record.path),
-                                        tf.constant([record.height, record.width])).numpy() / 255
-                predicted = crop_to_image(result.extras[i], record.height, record.width)
-                truth = density.density_map(record.points, cfg.density_sigma,
-                                            (record.height, record.width), None,
-                                            (record.height // 4, record.width // 4)).numpy()
+                                        tf.constant([height, width])).numpy() / 255
+                predicted = crop_to_image(result.extras[i], height, width)
+                truth = density.density_map(record.points * cfg.rescale_images,
+                                            cfg.density_sigma, (height, width), None,
+                                            (height // 4, width // 4)).numpy()
                 pictures.density_panels(stem + ".png", image, predicted, truth,
                                         f"{record.name}: {record.count} people")
                 if split != "validation":
                     pictures.overlay(stem + "_overlay.png", image, predicted,
                                      f"{record.name}: predicted {prediction.predicted:.1f}, "
                                      f"true {prediction.truth:.0f}")
-
 
     def save_prediction_picture(self, cfg, out_dir, path, image, result):
         os.makedirs(out_dir, exist_ok=True)
