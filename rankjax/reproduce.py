@@ -185,12 +185,14 @@ def run_table(table: Table, data_dir: str, runs_dir: str, results_dir: str,
 
 
 def load_results(table: Table, results_dir: str) -> list[dict]:
+    """Every result file of the table, in the order of its cells."""
+    folder = os.path.join(results_dir, table.name)
+    names = sorted(os.listdir(folder)) if os.path.isdir(folder) else []
     results = []
     for cell in table.cells:
-        for name in sorted(os.listdir(os.path.join(results_dir, table.name))) if os.path.isdir(
-                os.path.join(results_dir, table.name)) else []:
+        for name in names:
             if name.startswith(f"{cell.name}_seed") and name.endswith(".json"):
-                with open(os.path.join(results_dir, table.name, name)) as f:
+                with open(os.path.join(folder, name)) as f:
                     results.append(json.load(f))
     return results
 
