@@ -98,8 +98,9 @@ def train_and_evaluate(cfg: Config, workdir: str, overwrite: bool = False,
     (`sharding.maybe_initialize_distributed`) is the caller's, once per process.
     """
     task = tasks.get(cfg.task)
-    rundir.prepare(cfg, workdir, overwrite)
+    # The data is read (and any problem with it reported) before the run directory is touched.
     sources = input_pipeline.build_sources(cfg) if sources is None else sources
+    changed = rundir.prepare(cfg, workdir, overwrite)
     log.info("data: %d labeled, %d unlabeled, %d validation, %d test images",
              len(sources.labeled), len(sources.unlabeled), len(sources.validation),
              len(sources.test))
@@ -112,16 +113,23 @@ def train_and_evaluate(cfg: Config, workdir: str, overwrite: bool = False,
     if store.latest_step() is not None:
         # Restored into abstract shapes: no initialisation, no pretrained weights read.
         state, _ = store.restore(training.abstract_train_state(cfg, model, tx, mesh),
-                                 task=cfg.task)
+                                 task=cfg.task, set_aside=True)
         start = int(jax.device_get(state.step))
         log.info("resumed from step %d in %s", start, workdir)
+        if changed:
+            log.info("changed on resume: %s", ", ".join(f"{k} {a} -> {b}" for k, (a, b)
+                                                         in sorted(changed.items())))
     else:
         state, start = training.create_train_state(cfg, model, tx, jax.random.key(cfg.seed),
                                                    mesh), 0
     train_step = training.make_train_step(cfg, model, tx, mesh)
+    usable = training.make_state_check(cfg, model, mesh)
     best_meta = store.best_meta()
     best = best_meta["metrics"][task.selection_metric] if best_meta else None
     metrics_log = rundir.MetricsLog(os.path.join(workdir, "metrics.jsonl"), start)
+    if changed and start > 0:
+        metrics_log.write({"kind": "config_change", "step": start,
+                           "changes": {k: list(v) for k, v in sorted(changed.items())}})
     meta = {"task": cfg.task, "name": cfg.name}
     schedule = training.learning_rate_schedule(cfg)
     process_count, process_index = jax.process_count(), jax.process_index()
@@ -146,19 +154,32 @@ def train_and_evaluate(cfg: Config, workdir: str, overwrite: bool = False,
         images_per_step = (labeled + groups * cfg.ranked_per_group) * process_count
         window_start, window_steps = time.perf_counter(), 0
         for step in range(start, phase.steps):
-            state, metrics = train_step(state, sharding.global_batch(next(batches), mesh))
+            batch = sharding.global_batch(next(batches), mesh)
+            state, metrics = train_step(state, batch)
             window_steps += 1
             done = step + 1
             bar.update(1)
             is_last = done == total
-            if itstime(done, cfg.log_every, is_last) or itstime(done, cfg.checkpoint_every):
+            logs = itstime(done, cfg.log_every, is_last)
+            saves = itstime(done, cfg.checkpoint_every, is_last) or itstime(done, cfg.eval_every)
+            if logs or saves:
+                # A non-finite loss stops the run; so does, before anything is evaluated
+                # or saved, a state whose weights or loss on this batch are not finite:
+                # no checkpoint ever holds a broken state.
                 row = _scalars(metrics)
-                if not np.isfinite(row["loss"]):
+                problem = (f"loss is {row['loss']}" if not np.isfinite(row["loss"]) else
+                           "the weights stopped giving a finite loss"
+                           if saves and not bool(usable(state, batch)) else "")
+                if problem:
                     store.wait()
-                    raise TrainingDiverged(
-                        f"loss is {row['loss']} at step {done} ({phase.name}); stopped. The last "
-                        f"good checkpoint (step {store.latest_step()}) is kept in {workdir}. "
-                        f"Lower learning_rate or rank_weight, or check the inputs.")
+                    kept = (f"The last good checkpoint (step {store.latest_step()}) is kept in "
+                            f"{workdir}; rerun with a lower --learning_rate (or --rank_weight) "
+                            f"to resume from it" if store.latest_step() is not None else
+                            "No checkpoint was saved; rerun with a lower --learning_rate (or "
+                            "--rank_weight)")
+                    raise TrainingDiverged(f"{problem} at step {done} ({phase.name}); stopped. "
+                                           f"{kept}, or check the inputs.")
+            if logs:
                 rate = window_steps * images_per_step / (time.perf_counter() - window_start)
                 window_start, window_steps = time.perf_counter(), 0
                 row.update(kind="train", step=done, phase=phase.name,

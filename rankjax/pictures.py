@@ -61,7 +61,8 @@ def training_curves(metrics_path: str, path: str) -> str | None:
     with open(metrics_path) as f:
         for line in f:
             row = json.loads(line)
-            (validation if row.get("kind") == "validation" else train).append(row)
+            if row.get("kind") in ("train", "validation"):
+                (validation if row["kind"] == "validation" else train).append(row)
     if not train:
         return None
     figure, axes = plt.subplots(1, 2, figsize=(11, 4))

@@ -20,8 +20,12 @@ import jax
 from rankjax import config as config_lib
 from rankjax.config import Config
 
-# Fields that may change when a run is resumed (training longer, logging differently).
-RESUMABLE_CHANGES = ("steps", "finetune_steps", "log_every", "eval_every", "checkpoint_every")
+# Fields that may change when a run is resumed: training longer, logging differently, and
+# optimisation settings that leave the train state's structure as it is (e.g. a lower
+# learning rate after a divergence). Each change is logged in metrics.jsonl.
+RESUMABLE_CHANGES = ("steps", "finetune_steps", "log_every", "eval_every", "checkpoint_every",
+                     "learning_rate", "lr_decay_every", "lr_decay_factor", "head_lr_multiplier",
+                     "weight_decay", "rank_weight", "margin")
 # What --overwrite deletes of a run (never anything else in the folder).
 RUN_OUTPUTS = ("checkpoints", "best", "validation", "test", "test_last", "metrics.jsonl",
                "training_curves.png")
@@ -55,10 +59,14 @@ def read_config(workdir: str) -> Config:
         return config_lib.from_json(f.read())
 
 
-def prepare(cfg: Config, workdir: str, overwrite: bool) -> None:
-    """Refuses a workdir holding another run unless `overwrite`; writes config.json."""
+def prepare(cfg: Config, workdir: str, overwrite: bool) -> dict:
+    """Refuses a workdir holding another run unless `overwrite`; writes config.json.
+
+    Returns the resumable fields that differ from the saved run's, {name: (old, new)}.
+    """
     os.makedirs(workdir, exist_ok=True)
     path = os.path.join(workdir, "config.json")
+    changed = {}
     if os.path.isfile(path):
         saved = read_config(workdir)
         changed = {f.name: (getattr(saved, f.name), getattr(cfg, f.name))
@@ -76,8 +84,11 @@ def prepare(cfg: Config, workdir: str, overwrite: bool) -> None:
                     shutil.rmtree(target)
                 elif os.path.exists(target):
                     os.remove(target)
+        if blocking:
+            changed = {}
     if is_writer():
         write_atomic(path, lambda f: f.write(cfg.to_json()))
+    return changed
 
 
 class MetricsLog:

@@ -146,6 +146,27 @@ def train_step(state: TrainState, batch: Batch, *, model: nn.Module, cfg: Config
                          ema_params=ema), metrics
 
 
+def all_finite(tree) -> jax.Array:
+    """True iff every floating-point leaf of `tree` is finite (one fused reduction)."""
+    leaves = [jnp.all(jnp.isfinite(x)) for x in jax.tree.leaves(tree)
+              if jnp.issubdtype(x.dtype, jnp.floating)]
+    return jnp.all(jnp.stack(leaves)) if leaves else jnp.array(True)
+
+
+def make_state_check(cfg: Config, model: nn.Module, mesh: jax.sharding.Mesh):
+    """jit fn(state, batch) -> bool: the state is usable, i.e. its weights are finite and
+    so is its loss on `batch` (the train step's loss is computed before its update, and a
+    step can leave finite but absurd weights). Run before a checkpoint is saved."""
+    rep = sharding.replicated(mesh)
+
+    def check(state: TrainState, batch: Batch) -> jax.Array:
+        loss, _ = loss_fn(state.params, model, cfg, batch, jax.random.wrap_key_data(state.rng),
+                          lambda x: jax.lax.with_sharding_constraint(x, rep))
+        return jnp.isfinite(loss) & all_finite((state.params, state.ema_params))
+
+    return jax.jit(check, in_shardings=(rep, sharding.batch_sharding(mesh)), out_shardings=rep)
+
+
 class Trainer(NamedTuple):
     state: TrainState
     train_step: Callable[[TrainState, Batch], tuple[TrainState, dict]]
