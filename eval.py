@@ -14,11 +14,10 @@ import argparse
 import json
 import os
 
-import rankjax  # noqa: F401  (CPU flags before JAX starts)
-from rankjax import cli
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "1")  # TensorFlow's C++ start-up notices
 
-# Config fields that change how a trained network is evaluated, not the network.
-EVALUATION_FIELDS = ("count_protocol", "test_crops")
+import rankjax  # noqa: E402,F401  (CPU flags before JAX starts)
+from rankjax import cli  # noqa: E402
 
 
 def main() -> None:
@@ -36,44 +35,41 @@ def main() -> None:
                         help="your own images or folders (no labels): counts or quality scores")
     parser.add_argument("--output", help="output folder (default: inside the run directory)")
     parser.add_argument("--set", nargs="+", default=[], metavar="FIELD=VALUE",
-                        help="change how the run is evaluated: " + ", ".join(EVALUATION_FIELDS))
+                        help="change how the run is evaluated: count_protocol=whole|tiles, "
+                             "test_crops=N")
+    cli.add_debug_option(parser)
     args = parser.parse_args()
     cli.setup_logging()
+    with cli.user_errors(args.debug, also=(ValueError,)):
+        evaluate(args)
 
-    from rankjax import (api, checkpoints, config as config_lib, datasets, experiment, image_io,
-                         input_pipeline, rundir, sharding)
 
-    try:
-        cfg = rundir.read_config(args.workdir)
-        changes = dict(config_lib.split_override(item) for item in args.set)
-        if set(changes) - set(EVALUATION_FIELDS):
-            cli.fail(f"--set takes only {', '.join(EVALUATION_FIELDS)}")
-        cfg = config_lib.apply_overrides(cfg, changes)
-        sharding.maybe_initialize_distributed(cfg.distributed)
-        params, label = api.restore_params(cfg, args.workdir, args.which, args.checkpoint)
-    except (rundir.RunDirError, checkpoints.CheckpointError, ValueError) as error:
-        cli.fail(str(error))
+def evaluate(args: argparse.Namespace) -> None:
+    from rankjax import api, config as config_lib, experiment, image_io, input_pipeline, rundir
+    from rankjax import sharding
+
+    cfg = rundir.read_config(args.workdir)
+    changes = dict(config_lib.split_override(item) for item in args.set)
+    if set(changes) - set(api.EVALUATION_FIELDS):
+        raise ValueError(f"--set takes only {', '.join(api.EVALUATION_FIELDS)}")
+    cfg = config_lib.apply_overrides(cfg, changes)
+    sharding.maybe_initialize_distributed(cfg.distributed)
+    params, label = api.restore_params(cfg, args.workdir, args.which, args.checkpoint)
     predictor = api.Predictor(cfg, params, label)
 
     if args.images:
         out = args.output or os.path.join(args.workdir, "images")
         value, rows = predictor.task.value_name, []
-        try:
-            for path in api.image_files(args.images):
-                image = image_io.as_float_image(path)
-                result = predictor.predict(image)[0]
-                predictor.task.save_prediction_picture(cfg, out, path, image, result)
-                rows.append((path, result[value]))
-                print(f"{path}\t{result[value]:.2f}")
-        except (datasets.DatasetError, ValueError) as error:
-            cli.fail(str(error))
+        for path in api.image_files(args.images):
+            image = image_io.as_float_image(path)
+            result = predictor.predict(image)[0]
+            predictor.task.save_prediction_picture(cfg, out, path, image, result)
+            rows.append((path, result[value]))
+            print(f"{path}\t{result[value]:.2f}")
         rundir.write_image_predictions_csv(os.path.join(out, "predictions.csv"), rows, value)
         print(f"outputs: {os.path.abspath(out)}")
         return
-    try:
-        sources = input_pipeline.build_sources(cfg)
-    except (datasets.DatasetError, FileNotFoundError) as error:
-        cli.fail(f"cannot read the run's dataset: {error}")
+    sources = input_pipeline.build_sources(cfg)
     records = sources.test if args.split == "test" else sources.validation
     suffix = "".join(f"_{item.replace('=', '-')}" for item in args.set)
     out = args.output or os.path.join(args.workdir, f"eval_{args.split}_{args.which}{suffix}")

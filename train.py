@@ -14,8 +14,10 @@ import argparse
 import json
 import os
 
-import rankjax  # noqa: F401  (CPU flags before JAX starts)
-from rankjax import cli, config as config_lib
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "1")  # TensorFlow's C++ start-up notices
+
+import rankjax  # noqa: E402,F401  (CPU flags before JAX starts)
+from rankjax import cli, config as config_lib  # noqa: E402
 
 
 def main() -> None:
@@ -33,7 +35,8 @@ def main() -> None:
                         help="delete a different run found in --workdir instead of refusing")
     parser.add_argument("--list_presets", action="store_true", help="print the presets and exit")
     parser.add_argument("--quiet", action="store_true", help="no progress bar")
-    cli.add_config_options(parser)
+    cli.add_debug_option(parser)
+    cli.add_config_options(parser, cli.chosen_preset())
     args = parser.parse_args()
     if args.list_presets:
         for name, preset in sorted(config_lib.PRESETS.items()):
@@ -43,20 +46,15 @@ def main() -> None:
     if args.preset and args.preset in config_lib.PRESETS:
         args.task = config_lib.PRESETS[args.preset].task
     cli.setup_logging()
-    try:
+    with cli.user_errors(args.debug, also=(KeyError, ValueError)):
         cfg = cli.config_from_args(args)
-    except (KeyError, ValueError) as error:
-        cli.fail(str(error).strip('"'))
     workdir = args.workdir or os.path.join("runs", cfg.name)
 
-    from rankjax import checkpoints, datasets, experiment, sharding
+    from rankjax import experiment, sharding
     sharding.maybe_initialize_distributed(cfg.distributed)
-    try:
+    with cli.user_errors(args.debug):
         metrics = experiment.train_and_evaluate(cfg, workdir, args.overwrite,
                                                 progress=not args.quiet)
-    except (experiment.RunDirError, datasets.DatasetError, checkpoints.CheckpointError,
-            FileNotFoundError, experiment.TrainingDiverged) as error:
-        cli.fail(str(error))
     print(f"test metrics: {json.dumps(metrics)}")
     last = os.path.join(workdir, "test_last", "results.json")
     if os.path.isfile(last):

@@ -63,6 +63,7 @@ def main() -> None:
     parser.add_argument("--list", action="store_true", help="the tables and their cells")
     parser.add_argument("--table", help="the table to run")
     parser.add_argument("--seeds", help="comma-separated seeds (default: the table's)")
+    parser.add_argument("--cells", help="comma-separated cells to run (default: all)")
     parser.add_argument("--data_dir", default=os.path.expanduser("~/data"),
                         help="folder holding ShanghaiTech/, mall_dataset-new/, "
                              "ChallengeDB_release/ ...")
@@ -86,8 +87,13 @@ def main() -> None:
             cli.fail(f"unknown table {args.table!r}; known: {', '.join(reproduce.TABLES)}")
         seeds = tuple(int(s) for s in args.seeds.split(",")) if args.seeds else None
         table = reproduce.TABLES[args.table]
-        results = reproduce.run_table(table, args.data_dir, args.runs_dir, args.results_dir,
-                                      seeds, progress=not args.quiet)
+        cells = tuple(c.strip() for c in args.cells.split(",")) if args.cells else None
+        try:
+            results = reproduce.run_table(table, args.data_dir, args.runs_dir,
+                                          args.results_dir, seeds, progress=not args.quiet,
+                                          cells=cells)
+        except ValueError as error:
+            cli.fail(str(error))
         rows = reproduce.summarise(table, results)
         print(reproduce.markdown(table, rows, results,
                                  f"python benchmarks/reproduce.py --table {table.name}"))

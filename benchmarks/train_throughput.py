@@ -19,7 +19,7 @@ import rankjax  # noqa: F401,E402  (CPU flags before JAX starts)
 import jax  # noqa: E402
 import numpy as np  # noqa: E402
 
-from rankjax import config as config_lib, models, sharding, training  # noqa: E402
+from rankjax import config as config_lib, input_pipeline, models, sharding, training  # noqa: E402
 
 
 def rankjax_step(size: int, batch: int, steps: int, bf16: bool) -> tuple[float, float]:

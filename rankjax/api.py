@@ -22,6 +22,7 @@ import jax
 import numpy as np
 
 from rankjax import checkpoints, evaluation, image_io, rundir, sharding, tasks, training
+from rankjax import config as config_lib
 from rankjax.config import Config
 
 
@@ -86,13 +87,25 @@ def restore_params(cfg: Config, workdir: str, which: str = "latest",
     return state.eval_params, os.path.join(workdir, folder, str(meta["step"]))
 
 
-def load(path: str, which: str = "best") -> Predictor:
+# Config fields that change how a trained network is evaluated, not the network.
+EVALUATION_FIELDS = ("count_protocol", "test_crops")
+
+
+def load(path: str, which: str = "best", **evaluation) -> Predictor:
     """A Predictor from a run directory (its `which` checkpoint: "best" on validation, as
     train.py reports, falling back to the latest; or "latest") or
-    from one checkpoint folder (.../checkpoints/<step>, .../best/<step>)."""
+    from one checkpoint folder (.../checkpoints/<step>, .../best/<step>).
+
+    `evaluation` changes how it predicts (EVALUATION_FIELDS), e.g.
+    count_protocol="tiles" to count a photo of any size within bounded memory.
+    """
+    unknown = set(evaluation) - set(EVALUATION_FIELDS)
+    if unknown:
+        raise ValueError(f"load() takes only {', '.join(EVALUATION_FIELDS)} as settings, got "
+                         f"{', '.join(sorted(unknown))}")
     run = _run_of_checkpoint(path)
     workdir = run or path
-    cfg = rundir.read_config(workdir)
+    cfg = config_lib.apply_overrides(rundir.read_config(workdir), evaluation)
     params, label = restore_params(cfg, workdir, which, checkpoint=path if run else None)
     return Predictor(cfg, params, label)
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import contextlib
 import dataclasses
 import logging
 import os
@@ -11,17 +12,45 @@ import sys
 from rankjax import config as config_lib
 
 
-def add_config_options(parser: argparse.ArgumentParser) -> None:
+def chosen_preset(argv: list[str] | None = None) -> str:
+    """The preset a command line will run (--preset, else --task's default), read before
+    the full parse so that --help can show that preset's values."""
+    from rankjax import tasks
+
+    early = argparse.ArgumentParser(add_help=False)
+    early.add_argument("--task", default="crowd")
+    early.add_argument("--preset")
+    known, _ = early.parse_known_args(argv)
+    if known.preset in config_lib.PRESETS:
+        return known.preset
+    return tasks.get(known.task).default_preset if known.task in tasks.TASKS.names() else ""
+
+
+def add_config_options(parser: argparse.ArgumentParser, preset: str = "") -> None:
+    """One --FIELD option per config field; the help shows the value `preset` gives it."""
+    shown_cfg = config_lib.PRESETS.get(preset)
     group = parser.add_argument_group(
-        "config fields (override the preset; see rankjax/config.py)")
+        f"config fields (override the preset; the values shown are "
+        f"{'preset ' + preset + chr(39) + 's' if shown_cfg else 'the class defaults'})")
     for field in dataclasses.fields(config_lib.Config):
         if field.name == "task":  # --task picks the preset instead
             continue
-        default = field.default
-        shown = ",".join(default) if isinstance(default, tuple) else default
-        group.add_argument(f"--{field.name}", default=None, metavar=type(default).__name__.upper()
-                           if not isinstance(default, tuple) else "A,B",
-                           help=f"{field.metadata.get('help', '')} (class default: {shown})")
+        value = getattr(shown_cfg, field.name) if shown_cfg else field.default
+        shown = ",".join(value) if isinstance(value, tuple) else value
+        text = field.metadata.get('help', '')
+        if field.name == "dataset":
+            from rankjax import datasets, tasks
+            text = "a reader of rankjax.datasets.DATASETS: " + "; ".join(
+                f"{' | '.join(datasets.for_task(task))} ({task})" for task in tasks.TASKS.names())
+        group.add_argument(f"--{field.name}", default=None,
+                           metavar=type(field.default).__name__.upper()
+                           if not isinstance(field.default, tuple) else "A,B",
+                           help=f"{text} ({shown!r})")
+
+
+def add_debug_option(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--debug", action="store_true",
+                        help="show the full traceback of an error instead of one line")
 
 
 def config_from_args(args: argparse.Namespace) -> config_lib.Config:
@@ -30,7 +59,7 @@ def config_from_args(args: argparse.Namespace) -> config_lib.Config:
     preset = args.preset or tasks.get(args.task).default_preset
     cfg = config_lib.get_preset(preset)
     if args.task not in (None, cfg.task):
-        raise SystemExit(f"preset {preset!r} is a {cfg.task!r} preset, not {args.task!r}")
+        raise ValueError(f"preset {preset!r} is a {cfg.task!r} preset, not {args.task!r}")
     overrides = {f.name: getattr(args, f.name) for f in dataclasses.fields(config_lib.Config)
                  if f.name != "task" and getattr(args, f.name, None) is not None}
     return config_lib.apply_overrides(cfg, overrides)
@@ -47,3 +76,21 @@ def setup_logging() -> None:
 def fail(message: str) -> None:
     print(f"error: {message}", file=sys.stderr)
     raise SystemExit(2)
+
+
+@contextlib.contextmanager
+def user_errors(debug: bool = False, also: tuple = ()):
+    """Ends the errors a user can cause (bad data, run directories, checkpoints, a diverged
+    run, and the exception types in `also`, e.g. a config's ValueError) with one line
+    naming the problem and exit code 2; anything else is a bug and keeps its traceback.
+    `debug` shows the traceback of every error."""
+    from rankjax import checkpoints, datasets, experiment
+
+    expected = (FileNotFoundError, datasets.DatasetError, experiment.RunDirError,
+                checkpoints.CheckpointError, experiment.TrainingDiverged) + also
+    try:
+        yield
+    except expected as error:
+        if debug:
+            raise
+        fail(str(error).strip('"') if isinstance(error, KeyError) else str(error))

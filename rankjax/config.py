@@ -168,6 +168,14 @@ def validate(cfg: Config) -> None:
          "paradigm rank_then_finetune needs finetune_steps > 0")
     need(cfg.distributed in ("auto", "on", "off"), "distributed must be auto, on or off")
     need(0 <= cfg.ema_decay < 1, f"ema_decay must be in [0, 1), got {cfg.ema_decay}")
+    need(cfg.steps >= 1, f"steps must be at least 1, got {cfg.steps}")
+    need(cfg.finetune_steps >= 0, f"finetune_steps must be >= 0, got {cfg.finetune_steps}")
+    need(cfg.learning_rate > 0, f"learning_rate must be positive, got {cfg.learning_rate}")
+    need(cfg.rank_weight >= 0, f"rank_weight must be >= 0, got {cfg.rank_weight}")
+    need(min(cfg.log_every, cfg.eval_every, cfg.checkpoint_every) >= 0,
+         "log_every, eval_every and checkpoint_every must be >= 0 (0: never)")
+    need(0 < cfg.patch_min <= cfg.patch_max, f"need 0 < patch_min <= patch_max, got "
+         f"{cfg.patch_min}, {cfg.patch_max}")
     problems += task.validate(cfg)
     if problems:
         raise ValueError(f"config {cfg.name!r}: " + "; ".join(problems))
@@ -257,10 +265,14 @@ def _parse_value(field: dataclasses.Field, text: str) -> Any:
         if lowered in ("0", "false", "no", "off"):
             return False
         raise ValueError(f"{field.name} expects true/false, got {text!r}")
-    if kind is int:
-        return int(text)
-    if kind is float:
-        return float(text)
+    try:
+        if kind is int:
+            return int(text)
+        if kind is float:
+            return float(text)
+    except ValueError:
+        raise ValueError(f"--{field.name} expects {'an integer' if kind is int else 'a number'}"
+                         f", got {text!r}") from None
     if kind == tuple[str, ...]:
         return tuple(part.strip() for part in text.split(",") if part.strip())
     return text

@@ -127,23 +127,76 @@ def image_sizes(paths: list[str]) -> list[tuple[int, int]]:
         return list(pool.map(image_size, paths))
 
 
+POINT_KEYS = ("annPoints", "points", "locations", "location")
+
+
 def _mat_points(path: str, keys: tuple[str, ...] = ()) -> np.ndarray:
+    """(N, 2) x, y head points of a MATLAB file (any version, v7.3 through h5py)."""
+    if os.path.isfile(path) and os.path.getsize(path) == 0:
+        raise DatasetError(f"annotation {path!r} is an empty (0-byte) file")
     try:
         mat = scipy.io.loadmat(path)
+    except NotImplementedError:  # MATLAB v7.3 files are HDF5
+        return as_points(_mat73_points(path, keys), path)
     except Exception as error:
         raise DatasetError(f"cannot read annotation {path!r}: {error}") from error
     if "image_info" in mat and (not keys or "image_info" in keys):
         try:  # ShanghaiTech: image_info[0, 0][0, 0][0] holds (N, 2) x, y
-            return np.asarray(mat["image_info"][0, 0][0, 0][0], np.float64)
+            return as_points(mat["image_info"][0, 0][0, 0][0], path)
         except (IndexError, TypeError, ValueError) as error:
             raise DatasetError(f"{path!r}: unexpected 'image_info' layout ({error})") from error
-    for key in keys or ("annPoints", "points", "locations"):
+    for key in keys or POINT_KEYS:
         if key in mat:
-            return np.asarray(mat[key], np.float64)
+            return as_points(mat[key], path)
     found = [k for k in mat if not k.startswith("__")]
     raise DatasetError(f"{path!r} has no head points: expected key "
-                       f"{' or '.join(keys or ('annPoints', 'points', 'image_info'))}, "
-                       f"found {found}")
+                       f"{' or '.join(keys or POINT_KEYS + ('image_info',))}, found {found}")
+
+
+def _mat73_points(path: str, keys: tuple[str, ...]) -> np.ndarray:
+    import h5py
+
+    try:
+        with h5py.File(path, "r") as f:
+            for key in (keys or POINT_KEYS) + ("image_info",):
+                if key in f and isinstance(f[key], h5py.Dataset) and f[key].dtype.kind in "fiu":
+                    # HDF5 stores MATLAB's column-major arrays transposed.
+                    return np.asarray(f[key], np.float64).T
+            found = list(f.keys())
+    except OSError as error:
+        raise DatasetError(f"cannot read annotation {path!r} (MATLAB v7.3 / HDF5): "
+                           f"{error}") from error
+    raise DatasetError(f"{path!r} is a MATLAB v7.3 file without a numeric head-point array "
+                       f"({' or '.join(keys or POINT_KEYS)}); found {found}. Save the "
+                       f"points as an N x 2 matrix (or with -v7), or as .csv / .json")
+
+
+def as_points(array, source: str) -> np.ndarray:
+    """Checked (N, 2) float x, y points from an annotation array, naming `source` on error.
+
+    Extra columns are dropped ((N, 3) with a third value is common). A (2, N) array with
+    N > 3 is MATLAB's transposed layout: it is transposed, with a warning.
+    """
+    points = np.asarray(array)
+    if points.dtype.kind not in "fiu":
+        raise DatasetError(f"{source!r}: head points must be numbers, got {points.dtype}")
+    points = points.astype(np.float64)
+    if points.size == 0:
+        return np.zeros((0, 2), np.float64)
+    if points.ndim == 1 and points.size == 2:  # one point saved as a vector
+        points = points.reshape(1, 2)
+    if points.ndim == 2 and points.shape[0] == 2 and points.shape[1] > 3:
+        log.warning("%s: head points stored as 2 x %d (x row, y row); read as %d points",
+                    source, points.shape[1], points.shape[1])
+        points = points.T
+    if points.ndim != 2 or points.shape[1] < 2:
+        raise DatasetError(f"{source!r}: head points must have shape (N, 2), got "
+                           f"{points.shape}")
+    points = points[:, :2]
+    if not np.isfinite(points).all():
+        bad = int((~np.isfinite(points)).any(axis=1).sum())
+        raise DatasetError(f"{source!r}: {bad} of {len(points)} head points are NaN or inf")
+    return points
 
 
 def read_points(path: str) -> np.ndarray:
@@ -161,30 +214,30 @@ def read_points(path: str) -> np.ndarray:
             data = data.get("points", data.get("annPoints"))
         if data is None:
             raise DatasetError(f"{path!r}: expected a list of [x, y] or {{\"points\": [...]}}")
-        points = np.asarray(data, np.float64)
+        try:
+            points = np.asarray(data, np.float64)
+        except (TypeError, ValueError) as error:
+            raise DatasetError(f"{path!r}: head points must be [x, y] pairs ({error})") from error
     else:
         rows = []
-        with open(path, newline="") as f:
-            for line_number, row in enumerate(csv.reader(f, delimiter="," if lower.endswith(
-                    ".csv") else " ", skipinitialspace=True), 1):
-                row = [cell for cell in row if cell.strip()]
-                if not row or row[0].startswith("#"):
+        try:
+            with open(path, newline="", encoding="utf-8-sig") as f:
+                lines = f.read().splitlines()
+        except (OSError, UnicodeDecodeError) as error:
+            raise DatasetError(f"cannot read annotation {path!r}: {error}") from error
+        for line_number, row in enumerate(csv.reader(lines, delimiter="," if lower.endswith(
+                ".csv") else " ", skipinitialspace=True), 1):
+            row = [cell for cell in row if cell.strip()]
+            if not row or row[0].startswith("#"):
+                continue
+            try:
+                rows.append([float(row[0]), float(row[1])])
+            except (ValueError, IndexError):
+                if line_number == 1:  # a header line such as "x,y"
                     continue
-                try:
-                    rows.append([float(row[0]), float(row[1])])
-                except (ValueError, IndexError):
-                    if line_number == 1:  # a header line such as "x,y"
-                        continue
-                    raise DatasetError(f"{path}:{line_number}: expected 'x y' numbers, got {row}")
+                raise DatasetError(f"{path}:{line_number}: expected 'x y' numbers, got {row}")
         points = np.asarray(rows, np.float64)
-    if points.size == 0:
-        return np.zeros((0, 2), np.float32)
-    if points.ndim != 2 or points.shape[1] < 2:
-        raise DatasetError(f"{path!r}: head points must have shape (N, 2), got {points.shape}")
-    points = points[:, :2]
-    if not np.isfinite(points).all():
-        raise DatasetError(f"{path!r}: head points contain NaN or inf")
-    return points
+    return as_points(points, path)
 
 
 def checked_points(points: np.ndarray, height: int, width: int, source: str) -> np.ndarray:
@@ -199,6 +252,11 @@ def checked_points(points: np.ndarray, height: int, width: int, source: str) -> 
     if outside.any():
         far = ((points < -OUTSIDE_TOLERANCE * limit) |
                (points > (1 + OUTSIDE_TOLERANCE) * limit)).any(axis=1)
+        if far.sum() > max(2, len(points) // 2):
+            raise DatasetError(
+                f"{source}: {far.sum()} of {len(points)} head points lie far outside the "
+                f"{width}x{height} image (e.g. {points[far][0].round(1).tolist()}): are they "
+                f"(x, y) pixel coordinates of this image, not (y, x) or another scale?")
         log.warning("%s: %d head points outside the %dx%d image (%d far outside, e.g. %s) "
                     "moved to its border; they still count", source, outside.sum(), width,
                     height, far.sum(), points[outside][0].round(1).tolist())
@@ -278,12 +336,39 @@ def _ucf_qnrf(data_dir: str, split: str) -> list[CrowdRecord]:
     return _crowd_records(pairs, max_side=QNRF_MAX_SIDE)
 
 
+# A `folder` dataset without train/ and test/ holds out this fraction of a fixed shuffle
+# (seed 0, the same for every run) as its test split.
+FOLDER_TEST_FRACTION = 0.2
+
+
 def _folder(data_dir: str, split: str) -> list[CrowdRecord]:
+    """Images with point files beside them, in `train/` and `test/` subfolders; a folder
+    without either is split 80/20 by a fixed shuffle (the same for every run and seed),
+    so no test image is ever trained on."""
     require_dir(data_dir, "point-annotated folder")
-    folder = os.path.join(data_dir, split)
-    folder = folder if os.path.isdir(folder) else data_dir
+    has = {name: os.path.isdir(os.path.join(data_dir, name)) for name in ("train", "test")}
+    if has["train"] != has["test"]:
+        missing = "test" if has["train"] else "train"
+        raise DatasetError(f"{data_dir!r} has a {'train' if has['train'] else 'test'}/ folder "
+                           f"but no {missing}/ folder: give both, or neither (then 20% of "
+                           f"the images are held out as the test split)")
+    if has[split]:
+        files = list_images(os.path.join(data_dir, split))
+    else:
+        everything = list_images(data_dir)
+        if len(everything) < 2:
+            raise DatasetError(f"{data_dir!r} holds {len(everything)} image(s); a train and a "
+                               f"test split need at least 2")
+        order = np.random.default_rng(0).permutation(len(everything))
+        n_test = max(1, int(round(FOLDER_TEST_FRACTION * len(everything))))
+        chosen = sorted(order[:n_test] if split == "test" else order[n_test:])
+        files = [everything[i] for i in chosen]
+        if split == "test":
+            log.info("%s has no train/ and test/ folders: %d of its %d images are the test "
+                     "split (a fixed 20%% shuffle), the rest train", data_dir, n_test,
+                     len(everything))
     pairs = []
-    for path in list_images(folder):
+    for path in files:
         stem = os.path.splitext(path)[0]
         annotation = next((stem + ext for ext in POINT_EXTENSIONS + ("_ann.mat",)
                            if os.path.isfile(stem + ext)), None)
@@ -305,7 +390,8 @@ def _mall(data_dir: str, split: str, fold: int) -> list[CrowdRecord]:
     try:
         mat = scipy.io.loadmat(gt_path)
         frames, counts = mat["frame"].ravel(), mat["count"].ravel()
-        points = [np.asarray(frame["loc"][0, 0], np.float64).reshape(-1, 2) for frame in frames]
+        points = [as_points(frame["loc"][0, 0], f"{gt_path} frame {i + 1}")
+                  for i, frame in enumerate(frames)]
     except (KeyError, IndexError, ValueError, TypeError) as error:
         raise DatasetError(f"{gt_path!r}: expected 'frame' (frame{{i}}.loc) and 'count' "
                            f"({error})") from error
@@ -445,39 +531,62 @@ def _synthetic_crowd(data_dir: str, split: str, fold: int) -> list[CrowdRecord]:
 class Dataset:
     """A reader: `read(data_dir, split, fold)` for datasets with an official train/test
     split, or `read(data_dir)` returning every record when `by_reference` (IQA sets, split
-    80/20 by reference image with the run's seed)."""
+    80/20 by reference image with the run's seed). `layout` tells a user what --data_dir
+    must hold; a dataset without one is generated in code (data_dir is only its cache)."""
     task: str
     read: Callable
     by_reference: bool = False
+    layout: str = ""
 
     def load(self, data_dir: str, fold: int = 0, seed: int = 0) -> tuple[list, list]:
         """(train, test) records."""
+        self.check_data_dir(data_dir)
         if self.by_reference:
             return split_by_reference(self.read(data_dir), 0.2, seed)
         return self.read(data_dir, "train", fold), self.read(data_dir, "test", fold)
+
+    def check_data_dir(self, data_dir: str) -> None:
+        if not self.layout:
+            return
+        if not data_dir:
+            raise DatasetError(f"this dataset needs --data_dir: the folder holding {self.layout}")
+        if not os.path.isdir(data_dir):
+            raise DatasetError(f"--data_dir {data_dir!r} is not a folder; it should hold "
+                               f"{self.layout}")
 
 
 DATASETS = Registry("dataset")
 DATASETS.register("synthetic_crowd", Dataset("crowd", _synthetic_crowd))
 DATASETS.register("shanghaitech_a", Dataset(
-    "crowd", lambda data_dir, split, fold: _shanghaitech(data_dir, "A", split)))
+    "crowd", lambda data_dir, split, fold: _shanghaitech(data_dir, "A", split),
+    layout="part_A/{train,test}_data/{images,ground-truth} (the unpacked ShanghaiTech archive)"))
 DATASETS.register("shanghaitech_b", Dataset(
-    "crowd", lambda data_dir, split, fold: _shanghaitech(data_dir, "B", split)))
-DATASETS.register("ucf_cc_50", Dataset("crowd", _ucf_cc_50))
+    "crowd", lambda data_dir, split, fold: _shanghaitech(data_dir, "B", split),
+    layout="part_B/{train,test}_data/{images,ground-truth} (the unpacked ShanghaiTech archive)"))
+DATASETS.register("ucf_cc_50", Dataset("crowd", _ucf_cc_50,
+                                       layout="1.jpg ... 50.jpg and 1_ann.mat ... 50_ann.mat"))
 DATASETS.register("ucf_qnrf", Dataset("crowd", lambda data_dir, split, fold:
-                                      _ucf_qnrf(data_dir, split)))
+                                      _ucf_qnrf(data_dir, split),
+                                      layout="Train/ and Test/ with img_XXXX.jpg and "
+                                             "img_XXXX_ann.mat"))
 DATASETS.register("folder", Dataset("crowd", lambda data_dir, split, fold:
-                                    _folder(data_dir, split)))
-DATASETS.register("mall", Dataset("crowd", _mall))
+                                    _folder(data_dir, split),
+                                    layout="images with a .csv/.txt/.json/.mat of x, y head "
+                                           "points beside each, in train/ and test/ (or not)"))
+DATASETS.register("mall", Dataset("crowd", _mall,
+                                  layout="mall_gt.mat and frames/seq_000001.jpg ..."))
 DATASETS.register("synthetic_iqa", Dataset("iqa", _synthetic_quality, by_reference=True))
 DATASETS.register("live", Dataset("iqa", lambda data_dir: _with_sizes(_live(data_dir)),
-                                  by_reference=True))
+                                  by_reference=True,
+                                  layout="jp2k/ jpeg/ wn/ gblur/ fastfading/ refimgs/, "
+                                         "dmos.mat and refnames_all.mat (LIVE release 2)"))
 DATASETS.register("tid2013", Dataset("iqa", lambda data_dir: _with_sizes(_tid2013(data_dir)),
-                                     by_reference=True))
-
-
+                                     by_reference=True,
+                                     layout="distorted_images/ and mos_with_names.txt"))
 DATASETS.register("clive", Dataset("iqa", lambda data_dir: _with_sizes(_clive(data_dir)),
-                                   by_reference=True))
+                                   by_reference=True,
+                                   layout="Images/ and Data/AllImages_release.mat, "
+                                          "Data/AllMOS_release.mat (ChallengeDB_release)"))
 
 
 def for_task(task: str) -> tuple[str, ...]:

@@ -36,13 +36,16 @@ def make_predict_fn(model: nn.Module):
 
 
 def correlation(kind: str, a, b) -> float:
-    """Pearson or Spearman correlation (scipy.stats); 0.0 when either side is constant.
+    """Pearson or Spearman correlation (scipy.stats); NaN (undefined) for fewer than two
+    images; 0.0 when either side is constant (no ordering at all).
 
     >>> round(correlation("spearman", [1, 2, 3, 4], [1, 3, 2, 4]), 6)  # 1 - 6 * 2 / (4 * 15)
     0.8
     """
     a, b = np.asarray(a, np.float64), np.asarray(b, np.float64)
-    if len(a) < 2 or np.ptp(a) == 0 or np.ptp(b) == 0:
+    if len(a) < 2:
+        return float("nan")
+    if np.ptp(a) == 0 or np.ptp(b) == 0:
         return 0.0
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")

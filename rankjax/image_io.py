@@ -39,7 +39,10 @@ def as_float_image(image) -> np.ndarray:
     if isinstance(image, (str, bytes)) or hasattr(image, "__fspath__"):
         return read_image(str(image))
     if hasattr(image, "convert") and hasattr(image, "mode"):  # PIL
-        image = np.asarray(image.convert("RGB"))
+        # 16-bit grayscale ("I;16...", or "I" as Pillow opens such PNGs) keeps its depth:
+        # convert("RGB") would clip it to white.
+        image = (np.asarray(image).astype(np.uint16) if image.mode.startswith("I")
+                 else np.asarray(image.convert("RGB")))
     array = np.asarray(image)
     if array.ndim == 3 and array.shape[-1] == 1:
         array = array[..., 0]

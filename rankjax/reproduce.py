@@ -153,16 +153,23 @@ def machine() -> dict:
 
 
 def run_table(table: Table, data_dir: str, runs_dir: str, results_dir: str,
-              seeds: tuple[int, ...] | None = None, progress: bool = True) -> list[dict]:
-    """Trains every missing (cell, seed); returns every result of the table."""
+              seeds: tuple[int, ...] | None = None, progress: bool = True,
+              cells: tuple[str, ...] | None = None) -> list[dict]:
+    """Trains every missing (cell, seed) (of `cells` only, if given; seed by seed, so
+    that a partial table has whole seeds); returns every result of the table."""
     from tqdm import tqdm
 
     from rankjax import experiment
 
     seeds = tuple(seeds or table.seeds)
-    todo = [(cell, seed) for cell in table.cells for seed in seeds
+    unknown = set(cells or ()) - {cell.name for cell in table.cells}
+    if unknown:
+        raise ValueError(f"table {table.name} has no cell {', '.join(sorted(unknown))}; its "
+                         f"cells: {', '.join(cell.name for cell in table.cells)}")
+    chosen = [cell for cell in table.cells if not cells or cell.name in cells]
+    todo = [(cell, seed) for seed in seeds for cell in chosen
             if not os.path.isfile(result_path(results_dir, table, cell, seed))]
-    bar = tqdm(total=len(table.cells) * len(seeds), initial=len(table.cells) * len(seeds) -
+    bar = tqdm(total=len(chosen) * len(seeds), initial=len(chosen) * len(seeds) -
                len(todo), unit="run", desc=table.name, disable=not progress)
     for cell, seed in todo:
         cfg = cell_config(cell, seed, data_dir).replace(name=f"{table.name}_{cell.name}")

@@ -42,7 +42,9 @@ def test_qnrf_longest_side_resized_with_points(tmp_path):
 
 def test_point_folder_formats(tmp_path):
     fixtures.make_point_folder(str(tmp_path))
-    records = {r.name: r for r in datasets.read("folder", str(tmp_path), "train")}
+    train, test = datasets.load("folder", str(tmp_path))  # no train/, test/: held out 80/20
+    records = {r.name: r for r in train + test}
+    assert len(test) == 1
     assert {n: r.count for n, r in records.items()} == {"a.png": 2, "b.jpg": 3, "c.bmp": 1,
                                                         "d.webp": 0}
     np.testing.assert_allclose(records["b.jpg"].points, [[5, 6], [7, 8], [9, 10]])
@@ -56,36 +58,39 @@ def test_bad_inputs_name_the_file(tmp_path):
         datasets.read("folder", str(tmp_path / "empty"), "train")
     # truncated JPEG
     folder = tmp_path / "broken"
-    path = fixtures.write_image(str(folder / "x.jpg"), 64, 64)
+    (folder / "test").mkdir(parents=True)
+    path = fixtures.write_image(str(folder / "train" / "x.jpg"), 64, 64)
     data = open(path, "rb").read()
     open(path, "wb").write(data[: len(data) // 2])
-    (folder / "x.txt").write_text("1 2\n")
+    (folder / "train" / "x.txt").write_text("1 2\n")
     with pytest.raises(datasets.DatasetError, match="x.jpg"):
         datasets.read("folder", str(folder), "train")
     # annotation missing / malformed / wrong key / far outside
-    folder = tmp_path / "noann"
+    (tmp_path / "noann" / "test").mkdir(parents=True)
+    folder = tmp_path / "noann" / "train"
     fixtures.write_image(str(folder / "y.png"))
     with pytest.raises(datasets.DatasetError, match="no head points for .*y.png"):
-        datasets.read("folder", str(folder), "train")
+        datasets.read("folder", str(folder.parent), "train")
     scipy.io.savemat(str(folder / "y.mat"), {"heads": np.zeros((2, 2))})
     with pytest.raises(datasets.DatasetError, match="y.mat.*expected key"):
-        datasets.read("folder", str(folder), "train")
+        datasets.read("folder", str(folder.parent), "train")
     os.remove(folder / "y.mat")
     (folder / "y.txt").write_text("1 2\nthree 4\n")
     with pytest.raises(datasets.DatasetError, match="y.txt:2"):
-        datasets.read("folder", str(folder), "train")
+        datasets.read("folder", str(folder.parent), "train")
 
 
 def test_points_outside_are_kept_on_the_border_and_logged(tmp_path, caplog):
-    fixtures.write_image(str(tmp_path / "z.png"), 48, 64)
-    (tmp_path / "z.txt").write_text("64.5 10\n-0.5 47\n10 10\n")
+    (tmp_path / "test").mkdir()
+    fixtures.write_image(str(tmp_path / "train" / "z.png"), 48, 64)
+    (tmp_path / "train" / "z.txt").write_text("64.5 10\n-0.5 47\n10 10\n")
     (record,) = datasets.read("folder", str(tmp_path), "train")
     assert record.count == 3  # the count is what the annotation says
     assert (record.points[:, 0] < 64).all() and (record.points >= 0).all()
     assert "z.png: 2 head points outside the 64x48 image (0 far outside" in caplog.text
-    (tmp_path / "z.txt").write_text("1 2\n640 2\n")
+    (tmp_path / "train" / "z.txt").write_text("1 2\n640 2\n3 4\n5 6\n")
     (record,) = datasets.read("folder", str(tmp_path), "train")
-    assert record.count == 2 and "(1 far outside, e.g. [640.0, 2.0])" in caplog.text
+    assert record.count == 4 and "(1 far outside, e.g. [640.0, 2.0])" in caplog.text
 
 
 def test_split_labeled_is_seeded_and_disjoint():

@@ -106,7 +106,9 @@ class Task:
         """A picture of one own-image prediction (nothing by default)."""
 
     def better(self, value: float, best: float | None) -> bool:
-        if best is None:
+        """Whether `value` of the selection metric beats `best` (None or NaN: nothing yet;
+        a NaN value, e.g. a correlation of one image, never beats a number)."""
+        if best is None or np.isnan(best):
             return True
         return value > best if self.higher_is_better else value < best
 

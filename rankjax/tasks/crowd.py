@@ -32,6 +32,8 @@ PAD_RGB = (123.68 / 255.0, 116.779 / 255.0, 103.939 / 255.0)
 TILE_BATCH = 64
 TILE_BUCKETS = (8, 16, 24, 32, 48, 64)
 COUNT_PROTOCOLS = ("whole", "tiles")
+# Largest activation memory a whole-image pass may need (tiles need far less).
+WHOLE_IMAGE_MAX_BYTES = float(os.environ.get("RANKJAX_WHOLE_IMAGE_MAX_GB", "4")) * 2**30
 # CPU presets on real photographs (measured on Mall and ShanghaiTech B, see README): 128 px
 # patches at native scale and counts from tiles of the same size (whole-image passes of a
 # patch-trained network swing between checkpoints), larger targets, a lower Adam rate and
@@ -251,9 +253,23 @@ def masked_density(predict, params, image: np.ndarray, cfg=None) -> np.ndarray:
         density_map = tiled_density(predict, params, padded, cfg.image_size)
     else:
         padded, valid = pad_for_eval(image)
+        check_whole_image_memory(padded.shape[1:3], 1.0 if cfg is None else cfg.width)
         density_map = np.asarray(predict(params, padded))[0]
     scale = 1.0 if cfg is None else cfg.density_scale
     return np.where(valid, density_map / scale, 0.0)
+
+
+def check_whole_image_memory(hw: tuple[int, int], width: float) -> None:
+    """Refuses, before allocating, a whole-image pass whose first VGG block alone would
+    need more than WHOLE_IMAGE_MAX_BYTES (an 8000 x 6000 photo at full width: ~37 GB);
+    tiles of the training size bound the memory for any image size."""
+    needed = hw[0] * hw[1] * 64 * width * 4 * 3  # two conv1 activations and their sum
+    if needed > WHOLE_IMAGE_MAX_BYTES:
+        raise ValueError(
+            f"a {hw[1]}x{hw[0]} image predicted whole needs about {needed / 2**30:.0f} GiB "
+            f"(limit {WHOLE_IMAGE_MAX_BYTES / 2**30:.0f} GiB, RANKJAX_WHOLE_IMAGE_MAX_GB); "
+            f"predict it in tiles: eval.py --set count_protocol=tiles, or "
+            f"rankjax.load(..., count_protocol='tiles')")
 
 
 def crop_to_image(density_map: np.ndarray, height: int, width: int) -> np.ndarray:
