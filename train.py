@@ -52,6 +52,18 @@ def main() -> None:
 
     from rankjax import experiment, sharding
     sharding.maybe_initialize_distributed(cfg.distributed)
+    if cfg.active_learning:
+        from rankjax import active
+        with cli.user_errors(args.debug):
+            rows = active.run(cfg, workdir, args.overwrite, progress=not args.quiet)
+        for row in rows:
+            metrics = {k: v for k, v in row.items()
+                       if k not in ("cycle", "labeled", "labeled_fraction")}
+            print(f"cycle {row['cycle']}: {row['labeled']} labeled "
+                  f"({100 * row['labeled_fraction']:.0f}%), test metrics: {json.dumps(metrics)}")
+        print(f"selections: {os.path.abspath(os.path.join(workdir, 'selected.csv'))}")
+        print(f"curve: {os.path.abspath(os.path.join(workdir, 'active_learning.png'))}")
+        return
     with cli.user_errors(args.debug):
         metrics = experiment.train_and_evaluate(cfg, workdir, args.overwrite,
                                                 progress=not args.quiet)

@@ -97,6 +97,15 @@ class Config:
     steps: int = _f(10000, "training steps (first phase of rank_then_finetune)")
     finetune_steps: int = _f(0, "rank_then_finetune: regression steps after ranking")
 
+    # Active learning (the paper's Algorithm 1; rankjax.active). labeled_fraction is the
+    # initial labeled set.
+    active_learning: str = _f("", "off ('') | ranking (label the images whose ranked sets "
+                              "the network orders least consistently) | random (the control); "
+                              "rankjax.active.SELECTION_STRATEGIES")
+    cycles: int = _f(3, "active learning: select-and-retrain cycles after the first training")
+    per_cycle: float = _f(0.1, "active learning: fraction of the training set labeled per cycle")
+    certainty_pairs: int = _f(100, "active learning: K ranked pairs sampled per image")
+
     # Bookkeeping.
     seed: int = _f(0, "seed of initialisation, splits, crops and distortions")
     deterministic: bool = _f(False, "bit-identical input batches for a seed (slower)")
@@ -176,6 +185,15 @@ def validate(cfg: Config) -> None:
          "log_every, eval_every and checkpoint_every must be >= 0 (0: never)")
     need(0 < cfg.patch_min <= cfg.patch_max, f"need 0 < patch_min <= patch_max, got "
          f"{cfg.patch_min}, {cfg.patch_max}")
+    if cfg.active_learning:
+        from rankjax import active
+        need(cfg.active_learning in active.SELECTION_STRATEGIES,
+             f"active_learning must be one of {', '.join(active.SELECTION_STRATEGIES.names())}"
+             f" or empty, got {cfg.active_learning!r}")
+        need(cfg.cycles >= 1, f"cycles must be at least 1, got {cfg.cycles}")
+        need(0 < cfg.per_cycle < 1, f"per_cycle must be in (0, 1), got {cfg.per_cycle}")
+        need(cfg.certainty_pairs >= 1, f"certainty_pairs must be >= 1, got "
+             f"{cfg.certainty_pairs}")
     problems += task.validate(cfg)
     if problems:
         raise ValueError(f"config {cfg.name!r}: " + "; ".join(problems))

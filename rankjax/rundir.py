@@ -10,6 +10,7 @@ from __future__ import annotations
 import csv
 import dataclasses
 import datetime
+import glob
 import importlib.metadata
 import json
 import os
@@ -26,9 +27,11 @@ from rankjax.config import Config
 RESUMABLE_CHANGES = ("steps", "finetune_steps", "log_every", "eval_every", "checkpoint_every",
                      "learning_rate", "lr_decay_every", "lr_decay_factor", "head_lr_multiplier",
                      "weight_decay", "rank_weight", "margin")
-# What --overwrite deletes of a run (never anything else in the folder).
+# What --overwrite deletes of a run (never anything else in the folder); glob patterns.
 RUN_OUTPUTS = ("checkpoints", "best", "validation", "test", "test_last", "metrics.jsonl",
-               "training_curves.png")
+               "training_curves.png", "unreadable_checkpoints",
+               # active learning (rankjax.active)
+               "cycle_*", "selected.csv", "active_learning.csv", "active_learning.png")
 
 
 class RunDirError(ValueError):
@@ -78,12 +81,12 @@ def prepare(cfg: Config, workdir: str, overwrite: bool) -> dict:
             raise RunDirError(f"{workdir} holds a run with a different config ({diff}). "
                               f"Use another --workdir, or pass --overwrite to delete that run.")
         if blocking and is_writer():
-            for name in RUN_OUTPUTS:
-                target = os.path.join(workdir, name)
-                if os.path.isdir(target):
-                    shutil.rmtree(target)
-                elif os.path.exists(target):
-                    os.remove(target)
+            for pattern in RUN_OUTPUTS:
+                for target in glob.glob(os.path.join(glob.escape(workdir), pattern)):
+                    if os.path.isdir(target):
+                        shutil.rmtree(target)
+                    else:
+                        os.remove(target)
         if blocking:
             changed = {}
     if is_writer():
