@@ -34,10 +34,13 @@ class Cell:
 
 @dataclasses.dataclass(frozen=True)
 class Claim:
-    """`better` should beat `worse` on `metric` (e.g. multitask vs baseline at 10 %)."""
+    """`better` should beat `worse` on `metric` (e.g. multitask vs baseline at 10 %), or,
+    with `matches`, be no worse than it by more than the seed spread (e.g. ranking-chosen
+    labels at 20 % vs random ones at 40 %). In curve tables a cell is "<cell>@<cycle>"."""
     text: str
     better: str
     worse: str
+    matches: bool = False
 
 
 @dataclasses.dataclass(frozen=True)
@@ -52,6 +55,9 @@ class Table:
     line_field: str = "paradigm"         # plot: one line per value
     paper: dict = dataclasses.field(default_factory=dict)  # cell name -> the paper's number
     note: str = ""               # e.g. the trivial model's score, to compare with
+    # "cells": one number per run; "curve": active-learning runs, one number per cycle
+    # (rows "<cell>@<cycle>"), cells that are not active-learning runs drawn as references.
+    kind: str = "cells"
 
     @property
     def higher_is_better(self) -> bool:
@@ -71,6 +77,25 @@ def _scarcity(name, title, preset, subdir, fractions, metric, extra=None, paper=
                             f"multitask_{label}", f"baseline_{label}"))
     return Table(name, title, tuple(cells), metric, tuple(claims), paper=paper or {},
                  note=note)
+
+
+# Active-learning tables retrain every cycle: shorter runs than the scarcity tables.
+AL_SHORT_TRAINING = {"steps": 1500, "lr_decay_every": 1000}
+
+
+def _active_learning(name, title, preset, subdir, training, seeds, note="", cycles=3,
+                     per_cycle=0.1, start=0.1):
+    cells = tuple(Cell(strategy, preset, {"active_learning": strategy, "labeled_fraction": start,
+                                          "cycles": cycles, "per_cycle": per_cycle, **training},
+                       subdir) for strategy in ("ranking", "random"))
+    cells += (Cell("all_labels", preset, {"labeled_fraction": 1.0, **training}, subdir),)
+    claims = (Claim(f"labels chosen by ranking at {round(100 * (start + per_cycle))}% match "
+                    f"random ones at {round(100 * (start + cycles * per_cycle))}%",
+                    "ranking@1", f"random@{cycles}", matches=True),
+              Claim(f"ranking beats random at {round(100 * (start + per_cycle))}%",
+                    "ranking@1", "random@1"))
+    return Table(name, title, cells, "mae", claims, seeds=seeds, line_field="strategy",
+                 note=note, kind="curve")
 
 
 def _tables() -> dict[str, Table]:
@@ -105,6 +130,15 @@ def _tables() -> dict[str, Table]:
              Claim("multitask beats rank then fine-tune", "multitask_all", "rank_then_finetune"),
              Claim("multitask beats the baseline", "multitask_all", "baseline")),
             x_field="", line_field=""),
+        _active_learning("active_learning_shb", "ShanghaiTech B: active learning by ranking "
+                         "consistency vs random labels", "crowd_shb_cpu_small", "ShanghaiTech",
+                         AL_SHORT_TRAINING, seeds=(0, 1, 2),
+                         note="Start 10 %, +10 % of the training set per cycle up to 40 %, "
+                              "K = 100 pairs, each cycle retrained from scratch for 1,500 "
+                              "steps (half the label-scarcity tables' 3,000, to fit CPU time). "
+                              "The dashed line is multitask with every label, same steps. "
+                              "The paper (ShanghaiTech A): 20 % chosen by ranking matched "
+                              "40 % random."),
         # A few seconds per cell: the runner's own test, and a first try on any machine.
         Table("smoke", "Synthetic crowds, tiny network (a check of the runner)", tuple(
             Cell(f"{paradigm}_{round(f * 100)}%", "crowd_cpu_small",
@@ -176,10 +210,20 @@ def run_table(table: Table, data_dir: str, runs_dir: str, results_dir: str,
         workdir = os.path.join(runs_dir, table.name, cell.name, f"seed{seed}")
         bar.set_postfix_str(f"{cell.name} seed {seed}")
         start = time.time()
-        metrics = experiment.train_and_evaluate(cfg, workdir, progress=False)
-        with open(os.path.join(workdir, "test_last", "results.json")) as f:
+        curve = None
+        if cfg.active_learning:
+            from rankjax import active
+            curve = active.run(cfg, workdir, progress=False)
+            last_dir = os.path.join(workdir, f"cycle_{curve[-1]['cycle']}")
+            metrics = {k: v for k, v in curve[-1].items()
+                       if k not in ("cycle", "labeled", "labeled_fraction")}
+        else:
+            last_dir = workdir
+            metrics = experiment.train_and_evaluate(cfg, workdir, progress=False)
+        with open(os.path.join(last_dir, "test_last", "results.json")) as f:
             last = json.load(f)["metrics"]
         result = {"table": table.name, "cell": cell.name, "seed": seed, "metrics": metrics,
+                  **({"curve": curve} if curve else {}),
                   "metrics_last_checkpoint": last,
                   "preset": cell.preset, "overrides": cell.overrides,
                   "seconds": round(time.time() - start, 1), "machine": machine(),
@@ -205,21 +249,44 @@ def load_results(table: Table, results_dir: str) -> list[dict]:
 
 
 def summarise(table: Table, results: list[dict]) -> list[dict]:
-    """One row per cell with results: n seeds, mean and std (ddof=1) of every metric."""
+    """One row per cell with results (per cell and cycle in curve tables): n seeds, mean
+    and std (ddof=1) of every metric."""
     rows = []
     for cell in table.cells:
         runs = [r for r in results if r["cell"] == cell.name]
         if not runs:
             continue
+        if table.kind == "curve" and "curve" in runs[0]:
+            cycles = min(len(r["curve"]) for r in runs)
+            for cycle in range(cycles):
+                points = [r["curve"][cycle] for r in runs]
+                row = {"cell": f"{cell.name}@{cycle}", "seeds": len(runs),
+                       "strategy": cell.name, "labeled_fraction": float(np.mean(
+                           [p["labeled_fraction"] for p in points]))}
+                row.update(_spread(points))
+                row["minutes_per_run"] = float(np.mean([r["seconds"] for r in runs]) / 60)
+                rows.append(row)
+            continue
         row = {"cell": cell.name, "seeds": len(runs), **{
             k: cell.overrides.get(k) for k in (table.x_field, table.line_field) if k}}
-        for metric in runs[0]["metrics"]:
-            values = np.array([r["metrics"][metric] for r in runs], np.float64)
-            row[f"{metric}_mean"] = float(values.mean())
-            row[f"{metric}_std"] = float(values.std(ddof=1)) if len(values) > 1 else 0.0
+        if table.kind == "curve":  # a reference run beside the curves
+            row.update(strategy=cell.name, reference=True)
+        row.update(_spread([r["metrics"] for r in runs]))
         row["minutes_per_run"] = float(np.mean([r["seconds"] for r in runs]) / 60)
         rows.append(row)
     return rows
+
+
+def _spread(metrics: list[dict]) -> dict:
+    out = {}
+    for metric, value in metrics[0].items():
+        if metric in ("cycle", "labeled", "labeled_fraction") or not isinstance(
+                value, (int, float)):
+            continue
+        values = np.array([m[metric] for m in metrics], np.float64)
+        out[f"{metric}_mean"] = float(values.mean())
+        out[f"{metric}_std"] = float(values.std(ddof=1)) if len(values) > 1 else 0.0
+    return out
 
 
 def verdicts(table: Table, rows: list[dict]) -> list[tuple[Claim, str]]:
@@ -238,6 +305,9 @@ def verdicts(table: Table, rows: list[dict]) -> list[tuple[Claim, str]]:
         detail = f"{table.metric} {a[mean]:.4g} vs {b[mean]:.4g}, spread {spread:.3g}"
         if min(a["seeds"], b["seeds"]) < 2:
             verdict = f"inconclusive (one seed; {detail})"
+        elif claim.matches:
+            verdict = (f"reproduced ({detail})" if gain >= -spread else
+                       f"not reproduced: worse by more than the seed spread ({detail})")
         elif gain > spread:
             verdict = f"reproduced ({detail})"
         elif -gain > spread:
@@ -269,6 +339,11 @@ def plot(table: Table, rows: list[dict], path: str) -> str | None:
     import matplotlib.pyplot as plt
 
     figure, axis = plt.subplots(figsize=(5.5, 4))
+    for row in rows:
+        if row.get("reference"):
+            axis.axhline(row[f"{table.metric}_mean"], linestyle="--", color="gray",
+                         label=row["cell"])
+    rows = [row for row in rows if not row.get("reference")]
     for line in dict.fromkeys(row[table.line_field] for row in rows):
         points = sorted((row[table.x_field], row[f"{table.metric}_mean"],
                          row[f"{table.metric}_std"]) for row in rows
@@ -306,7 +381,10 @@ def markdown(table: Table, rows: list[dict], results: list[dict], command: str,
     for row in rows:
         cells = [f"{row[f'{m}_mean']:.4g} ± {row[f'{m}_std']:.2g}" for m in metrics]
         paper = table.paper.get(row["cell"], "")
-        lines.append(f"| {row['cell']} | {row['seeds']} | " + " | ".join(cells) +
+        name = row["cell"]
+        if table.kind == "curve" and row.get("labeled_fraction"):
+            name += f" ({100 * row['labeled_fraction']:.0f}% labeled)"
+        lines.append(f"| {name} | {row['seeds']} | " + " | ".join(cells) +
                      f" | {paper} | {row['minutes_per_run']:.1f} |")
     missing = [c.name for c in table.cells if c.name not in {row["cell"] for row in rows}]
     if missing:

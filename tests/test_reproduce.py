@@ -59,3 +59,31 @@ def test_smoke_table_runs_skips_and_reports(tmp_path):
     assert "| multitask_50% | 1 |" in report and "smoke.png" in report
     assert (tmp_path / "results" / "smoke.csv").is_file()
     assert (tmp_path / "results" / "smoke.png").is_file()
+
+
+def curve_result(cell, seed, maes):
+    return {**result(cell, seed, maes[-1]), "curve": [
+        {"cycle": c, "labeled": 10 * (c + 1), "labeled_fraction": 0.1 * (c + 1), "mae": m,
+         "images": 3} for c, m in enumerate(maes)]}
+
+
+def test_active_learning_curves_hand_worked(tmp_path):
+    table = reproduce.TABLES["active_learning_shb"]
+    results = [curve_result("ranking", 0, [40, 30, 28, 27]),
+               curve_result("ranking", 1, [42, 32, 29, 28]),
+               curve_result("random", 0, [40, 36, 33, 31]),
+               curve_result("random", 1, [42, 38, 35, 30]),
+               result("all_labels", 0, 25.0), result("all_labels", 1, 26.0)]
+    rows = reproduce.summarise(table, results)
+    by = {r["cell"]: r for r in rows}
+    assert [r["cell"] for r in rows][:4] == ["ranking@0", "ranking@1", "ranking@2", "ranking@3"]
+    assert by["ranking@1"]["mae_mean"] == 31 and by["ranking@1"]["labeled_fraction"] == 0.2
+    assert by["random@3"]["mae_mean"] == 30.5 and by["all_labels"]["reference"]
+    verdict = dict((claim.text, v) for claim, v in reproduce.verdicts(table, rows))
+    # ranking@1 31 +- 1.41 vs random@3 30.5 +- 0.71: no worse than the spread -> matches
+    assert verdict["labels chosen by ranking at 20% match random ones at 40%"].startswith(
+        "reproduced")
+    assert verdict["ranking beats random at 20%"].startswith("reproduced")  # 31 vs 37
+    text = reproduce.markdown(table, rows, results, "cmd")
+    assert "| ranking@1 (20% labeled) | 2 |" in text
+    assert reproduce.plot(table, rows, str(tmp_path / "al.png"))
