@@ -12,9 +12,12 @@ All randomness is stateless and keyed by (seed, element index), so a seed fixes
 every crop, flip and distortion; with `deterministic=True` batches are bit-identical
 from run to run, and `start_batch` resumes the exact sequence.
 
-Each process reads its own slice of the files (multi-host) and builds its part of
-the global batch, with group ids made globally unique; rankjax.sharding.global_batch
-assembles the global arrays.
+Multi-host: the global stream of samples is the same whatever the number of processes
+(one shuffle of the file list with the run's seed; sample e drawn with the stateless
+seed (seed, e)). Process p of P keeps the rows [p B/P, (p+1) B/P) of every global batch
+of B and reads only those rows' files, so P processes feed exactly the batches one
+process would, and rankjax.sharding.global_batch assembles the global arrays. Group
+ids are the global group index, unique across hosts.
 """
 
 from __future__ import annotations
@@ -64,39 +67,68 @@ def build_sources(cfg: Config) -> Sources:
 
 # --------------------------------------------------------------------------- streams
 
-def _seeded(ds: tf.data.Dataset, seed: int, shuffle: int, skip: int = 0) -> tf.data.Dataset:
-    """Shuffled, repeated forever, each element paired with its own (2,) stateless seed.
+@dataclasses.dataclass(frozen=True)
+class Rows:
+    """Which rows of every global batch of `per_batch` elements this process keeps."""
+    per_batch: int
+    start: int = 0
+    stop: int | None = None
+
+    @classmethod
+    def of_process(cls, per_batch_global: int, process_index: int, process_count: int
+                   ) -> "Rows":
+        local = per_batch_global // process_count
+        return cls(per_batch_global, process_index * local, (process_index + 1) * local)
+
+    def keeps(self, index: tf.Tensor) -> tf.Tensor:
+        row = index % self.per_batch
+        return (row >= self.start) & (row < (self.per_batch if self.stop is None
+                                              else self.stop))
+
+
+def _seeded(ds: tf.data.Dataset, seed: int, shuffle: int, skip: int = 0,
+            rows: Rows | None = None) -> tf.data.Dataset:
+    """Shuffled, repeated forever, each element paired with its own (2,) stateless seed
+    (seed, global element index); with `rows`, only this process's rows of each global
+    batch are kept (before anything is decoded).
 
     `skip` drops the first elements before any image is read, so a resumed run sees
     exactly the elements an uninterrupted one would have seen next.
     """
     if shuffle > 1:
         ds = ds.shuffle(shuffle, seed=seed, reshuffle_each_iteration=True)
-    return ds.repeat().enumerate().skip(skip).map(
-        lambda i, x: (tf.stack([tf.constant(seed, tf.int64), i]), x))
+    ds = ds.repeat().enumerate().skip(skip)
+    if rows is not None and (rows.start, rows.stop) != (0, rows.per_batch):
+        ds = ds.filter(lambda i, x: rows.keeps(i))
+    return ds.map(lambda i, x: (tf.stack([tf.constant(seed, tf.int64), i]), x))
 
 
-def labeled_samples(records: list, cfg: Config, seed: int, skip: int = 0) -> tf.data.Dataset:
+def labeled_samples(records: list, cfg: Config, seed: int, skip: int = 0,
+                    rows: Rows | None = None) -> tf.data.Dataset:
     """Endless {"image", "target"} samples of the labeled records, drawn by the task."""
     task = tasks.get(cfg.task)
-    ds = _seeded(task.labeled_dataset(records, cfg), seed, len(records), skip)
+    ds = _seeded(task.labeled_dataset(records, cfg), seed, len(records), skip, rows)
     return ds.map(task.labeled_sample(cfg), num_parallel_calls=AUTOTUNE,
                   deterministic=cfg.deterministic)
 
 
-def ranked_sets(images: tf.data.Dataset, cfg: Config, seed: int, shuffle: int, skip: int = 0
-                ) -> tf.data.Dataset:
-    """Endless {"image": (k, S, S, 3), "rank": (k,)} ranked sets of unlabeled images."""
-    ds = _seeded(images, seed, shuffle, skip)
-    return ds.map(tasks.get(cfg.task).ranked_sample(cfg), num_parallel_calls=AUTOTUNE,
-                  deterministic=cfg.deterministic)
+def ranked_sets(pool: tf.data.Dataset, cfg: Config, seed: int, shuffle: int, skip: int = 0,
+                rows: Rows | None = None, decode=None) -> tf.data.Dataset:
+    """Endless {"image": (k, S, S, 3), "rank": (k,)} ranked sets of unlabeled images.
+
+    `pool` holds images, or paths that `decode` turns into images after the shuffle (so
+    the shuffle buffer never holds decoded images, and each process decodes only its
+    rows' files).
+    """
+    sample = tasks.get(cfg.task).ranked_sample(cfg)
+    load = decode or (lambda x: x)
+    return _seeded(pool, seed, shuffle, skip, rows).map(
+        lambda s, x: sample(s, load(x)), num_parallel_calls=AUTOTUNE,
+        deterministic=cfg.deterministic)
 
 
-def image_paths_dataset(paths: list[str], cfg: Config) -> tf.data.Dataset:
-    """Decoded images ([0, 255] float) of the unlabeled pool, rescaled if configured."""
-    if not paths:
-        raise datasets.DatasetError("the unlabeled pool for ranked sets is empty")
-
+def image_loader(cfg: Config):
+    """path -> decoded image ([0, 255] float), rescaled if configured."""
     def load(path):
         image = image_io.decode(path)
         if cfg.rescale_images == 1.0:
@@ -104,7 +136,14 @@ def image_paths_dataset(paths: list[str], cfg: Config) -> tf.data.Dataset:
         hw = tf.cast(tf.cast(tf.shape(image)[:2], tf.float32) * cfg.rescale_images, tf.int32)
         return tf.image.resize(image, hw, antialias=True)
 
-    return tf.data.Dataset.from_tensor_slices(paths).map(load)
+    return load
+
+
+def image_paths_dataset(paths: list[str], cfg: Config) -> tf.data.Dataset:
+    """Decoded images ([0, 255] float) of `paths`, in order, rescaled if configured."""
+    if not paths:
+        raise datasets.DatasetError("the unlabeled pool for ranked sets is empty")
+    return tf.data.Dataset.from_tensor_slices(paths).map(image_loader(cfg))
 
 
 def tfds_images(name: str) -> tf.data.Dataset:
@@ -115,20 +154,27 @@ def tfds_images(name: str) -> tf.data.Dataset:
                                     == 1 else x["image"], tf.float32))
 
 
-def unlabeled_images(sources: Sources, cfg: Config) -> tuple[tf.data.Dataset, int]:
+def unlabeled_pool(sources: Sources, cfg: Config):
+    """(dataset of paths or images, shuffle buffer, decode fn or None) of the ranked pool."""
     if cfg.unlabeled.startswith("tfds:"):
-        return tfds_images(cfg.unlabeled[5:]), TFDS_SHUFFLE
-    return image_paths_dataset(sources.unlabeled, cfg), len(sources.unlabeled)
+        return tfds_images(cfg.unlabeled[5:]), TFDS_SHUFFLE, None
+    if not sources.unlabeled:
+        raise datasets.DatasetError("the unlabeled pool for ranked sets is empty")
+    return (tf.data.Dataset.from_tensor_slices(sources.unlabeled), len(sources.unlabeled),
+            image_loader(cfg))
 
 
 # --------------------------------------------------------------------------- batches
 
-def _group_batch(ds: tf.data.Dataset, groups: int) -> tf.data.Dataset:
+def _group_batch(ds: tf.data.Dataset, groups: int, first_group: int = 0) -> tf.data.Dataset:
+    """Batches of `groups` ranked sets flattened to rows; group ids first_group, ... (the
+    global index of each set in the global batch)."""
     def flatten(batch):
         images = batch["image"]
         shape = tf.shape(images)
         return {"image": tf.reshape(images, tf.concat([[shape[0] * shape[1]], shape[2:]], 0)),
-                "group": tf.repeat(tf.range(groups, dtype=tf.int32), shape[1]),
+                "group": tf.repeat(tf.range(first_group, first_group + groups,
+                                            dtype=tf.int32), shape[1]),
                 "rank": tf.reshape(batch["rank"], [-1])}
     return ds.batch(groups, drop_remainder=True).map(flatten)
 
@@ -136,8 +182,9 @@ def _group_batch(ds: tf.data.Dataset, groups: int) -> tf.data.Dataset:
 def make_batch(cfg: Config, labeled: dict | None = None, ranked: dict | None = None,
                process_index: int = 0) -> dict:
     """A complete batch: a missing part becomes zero rows of the right shapes (baseline and
-    rank-only steps), every row gets a mask, and group ids are offset by the process so
-    that groups of different hosts never form pairs."""
+    rank-only steps), every row gets a mask, and (for hand-made batches whose group ids
+    are local) group ids are offset by the process so that groups of different hosts
+    never form pairs."""
     size = cfg.image_size
     empty_image = np.zeros((0, size, size, 3), np.float32)
     if labeled is None:
@@ -172,22 +219,26 @@ def train_batches(sources: Sources, cfg: Config, seed: int, labeled_batch: int,
     directly or after a restart.
     """
     parts = {}
-    seed = seed * 1000 + process_index  # different hosts draw different crops
+    seed = seed * 1000
     if labeled_batch:
-        records = sources.labeled[process_index::process_count]
-        if not records:
-            raise datasets.DatasetError("no labeled training images for this process")
-        parts["labeled"] = labeled_samples(records, cfg, seed, start_batch * labeled_batch
-                                           ).batch(labeled_batch, drop_remainder=True)
+        if not sources.labeled:
+            raise datasets.DatasetError("no labeled training images")
+        total = labeled_batch * process_count
+        parts["labeled"] = labeled_samples(
+            sources.labeled, cfg, seed, start_batch * total,
+            Rows.of_process(total, process_index, process_count)
+        ).batch(labeled_batch, drop_remainder=True)
     if ranked_groups:
-        pool, size = unlabeled_images(sources, cfg)
-        pool = pool.shard(process_count, process_index) if process_count > 1 else pool
-        parts["ranked"] = _group_batch(ranked_sets(pool, cfg, seed + 1, size,
-                                                   start_batch * ranked_groups), ranked_groups)
+        pool, size, decode = unlabeled_pool(sources, cfg)
+        total = ranked_groups * process_count
+        sets = ranked_sets(pool, cfg, seed + 1, size, start_batch * total,
+                           Rows.of_process(total, process_index, process_count), decode)
+        parts["ranked"] = _group_batch(sets, ranked_groups, process_index * ranked_groups)
     if not parts:
         raise ValueError("a training batch needs labeled images, ranked groups, or both")
     options = tf.data.Options()
     options.deterministic = cfg.deterministic
     ds = tf.data.Dataset.zip(parts).prefetch(AUTOTUNE).with_options(options)
-    return (make_batch(cfg, local.get("labeled"), local.get("ranked"), process_index)
+    # Group ids are global already: no per-process offset.
+    return (make_batch(cfg, local.get("labeled"), local.get("ranked"))
             for local in ds.as_numpy_iterator())

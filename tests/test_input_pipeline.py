@@ -57,9 +57,10 @@ def test_whole_image_patch_keeps_the_count(tmp_path):
     # on the 2x2 output grid must hold every head (density maps sum to the count).
     root = tmp_path / "sq"
     for i, n in enumerate((4, 9)):
-        fixtures.write_image(str(root / f"im{i}.png"), 64, 64, seed=i)
-        pts = fixtures.random_points(n, 40, 40, i) + 12
-        np.savetxt(root / f"im{i}.txt", pts)
+        for split in ("train", "test"):
+            fixtures.write_image(str(root / split / f"im{i}.png"), 64, 64, seed=i)
+            pts = fixtures.random_points(n, 40, 40, i) + 12
+            np.savetxt(root / split / f"im{i}.txt", pts)
     cfg = crowd_cfg(dataset="folder", data_dir=str(root), patch_min=64, patch_max=64,
                     validation_fraction=0.0, labeled_batch=2)
     batch = next(input_pipeline.train_batches(sources_for(cfg), cfg, 0, 2, 0))
