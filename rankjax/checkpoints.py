@@ -41,6 +41,9 @@ class RunCheckpoints:
     def save(self, state, meta: dict, best: bool = False) -> None:
         step = int(jax.device_get(state.step))
         manager = self.best if best else self.latest
+        # One save in flight at a time: two managers' concurrent async saves deadlock on
+        # their cross-process barriers in multi-process runs.
+        (self.latest if best else self.best).wait_until_finished()
         manager.save(step, args=ocp.args.Composite(state=ocp.args.StandardSave(state),
                                                    meta=ocp.args.JsonSave(meta)), force=True)
 

@@ -94,3 +94,11 @@ def user_errors(debug: bool = False, also: tuple = ()):
         if debug:
             raise
         fail(str(error).strip('"') if isinstance(error, KeyError) else str(error))
+    except Exception as error:
+        import jax
+        if debug or jax.process_count() == 1 or not isinstance(error, jax.errors.JaxRuntimeError):
+            raise
+        first = str(error).strip().splitlines()[0][:300] if str(error).strip() else ""
+        fail(f"process {jax.process_index()} of {jax.process_count()}: a collective failed "
+             f"({first}); another process of this run has most likely stopped (see its log). "
+             f"Rerun the same command on every process to resume from the last checkpoint.")

@@ -72,15 +72,44 @@ def evaluate_split(cfg: Config, model, params, records: list, out_dir: str | Non
     task = tasks.get(cfg.task)
     if not records:
         raise ValueError(f"nothing to evaluate: the {split} split is empty")
-    result = task.evaluate(cfg, evaluation.make_predict_fn(model), params, records)
+    if jax.process_count() > 1:
+        result, shown = _evaluate_in_slices(cfg, task, model, params, records)
+    else:
+        result = shown = task.evaluate(cfg, evaluation.make_predict_fn(model), params, records)
     if out_dir and rundir.is_writer():
         if tables:
             rundir.write_predictions_csv(os.path.join(out_dir, "predictions.csv"),
                                          result.predictions, task.value_name)
             rundir.write_results(os.path.join(out_dir, "results.json"), result.metrics, cfg,
                                  split, checkpoint)
-        task.save_pictures(cfg, result, out_dir, split)
+        task.save_pictures(cfg, shown, out_dir, split)  # process 0's slice when split up
     return result.metrics
+
+
+def _evaluate_in_slices(cfg: Config, task, model, params, records: list):
+    """Multi-process evaluation: process p predicts the p-th contiguous slice of the split
+    with a host copy of the (replicated) weights, (truth, prediction) pairs are gathered,
+    and every process computes the metrics of the whole split.
+
+    Returns (the whole split's Evaluation, without extras; this process's own Evaluation,
+    which pictures are drawn from)."""
+    from jax.experimental import multihost_utils
+
+    from rankjax.tasks.base import Evaluation
+
+    count, index = jax.process_count(), jax.process_index()
+    per = -(-len(records) // count)
+    start = min(index * per, len(records))
+    mine = records[start:start + per]
+    local_params = jax.tree.map(lambda x: np.asarray(x.addressable_data(0)), params)
+    own = (task.evaluate(cfg, evaluation.make_predict_fn(model), local_params, mine,
+                         first_index=start) if mine else Evaluation({}, [], []))
+    pairs = np.full((per, 2), np.nan, np.float64)
+    pairs[:len(mine)] = [(p.truth, p.predicted) for p in own.predictions]
+    gathered = np.asarray(multihost_utils.process_allgather(pairs)).reshape(-1, 2)
+    predictions = [evaluation.Prediction(r.name, float(t), float(v), r.path)
+                   for r, (t, v) in zip(records, gathered[:len(records)])]
+    return Evaluation(task.metrics(predictions), predictions, records), own
 
 
 def train_and_evaluate(cfg: Config, workdir: str, overwrite: bool = False,
@@ -152,6 +181,12 @@ def train_and_evaluate(cfg: Config, workdir: str, overwrite: bool = False,
                                                process_index, process_count,
                                                start_batch=start - phase_start)
         images_per_step = (labeled + groups * cfg.ranked_per_group) * process_count
+        if process_count > 1:
+            log.info("input: process %d of %d reads rows [%d, %d) of every %d labeled images "
+                     "and ranked sets [%d, %d) of every %d", process_index, process_count,
+                     process_index * labeled, (process_index + 1) * labeled,
+                     labeled * process_count, process_index * groups,
+                     (process_index + 1) * groups, groups * process_count)
         window_start, window_steps = time.perf_counter(), 0
         for step in range(start, phase.steps):
             batch = sharding.global_batch(next(batches), mesh)

@@ -20,9 +20,13 @@ DATA_AXIS = "data"
 def maybe_initialize_distributed(mode: str = "auto") -> bool:
     """Calls `jax.distributed.initialize()` for multi-host runs; returns whether it did.
 
-    mode "on" always initialises (JAX reads the coordinator from the cluster:
-    Cloud TPU pods, SLURM, or JAX_COORDINATOR_ADDRESS / JAX_NUM_PROCESSES /
-    JAX_PROCESS_ID). "auto" does so only when such a cluster is visible.
+    mode "on" always initialises; "auto" does so only when a cluster is visible: Cloud
+    TPU pods and SLURM (which JAX detects itself), or, on any machines, the variables
+    JAX_COORDINATOR_ADDRESS (host:port of process 0), JAX_NUM_PROCESSES and
+    JAX_PROCESS_ID, which are passed to JAX here. On CPU backends the cross-process
+    collectives use gloo. RANKJAX_DISTRIBUTED_TIMEOUT (seconds, default 300) bounds how
+    long a process waits for the others to join, and how long after a process dies the
+    others notice and stop with an error instead of hanging.
     """
     if mode == "off":
         return False
@@ -31,12 +35,26 @@ def maybe_initialize_distributed(mode: str = "auto") -> bool:
                or len([h for h in tpu_hosts.split(",") if h]) > 1
                or int(os.environ.get("SLURM_NTASKS", "1")) > 1
                or "MEGASCALE_COORDINATOR_ADDRESS" in os.environ)
-    if mode == "on" or cluster:
-        jax.distributed.initialize()
-        logging.info("jax.distributed: process %d of %d", jax.process_index(),
-                     jax.process_count())
-        return True
-    return False
+    if mode != "on" and not cluster:
+        return False
+    if _cpu_backend():
+        jax.config.update("jax_cpu_collectives_implementation", "gloo")
+    timeout = int(os.environ.get("RANKJAX_DISTRIBUTED_TIMEOUT", "300"))
+    kwargs = {"initialization_timeout": timeout,
+              "heartbeat_timeout_seconds": max(10, min(timeout, 100))}
+    if "JAX_NUM_PROCESSES" in os.environ:
+        kwargs.update(num_processes=int(os.environ["JAX_NUM_PROCESSES"]),
+                      process_id=int(os.environ.get("JAX_PROCESS_ID", "0")))
+    jax.distributed.initialize(**kwargs)
+    logging.info("jax.distributed: process %d of %d, %d local of %d devices",
+                 jax.process_index(), jax.process_count(), jax.local_device_count(),
+                 jax.device_count())
+    return True
+
+
+def _cpu_backend() -> bool:
+    from rankjax import platform
+    return platform.cpu_is_default_backend()
 
 
 def make_mesh(devices: list | None = None) -> jax.sharding.Mesh:

@@ -88,7 +88,16 @@ class Task:
         raise NotImplementedError
 
     # ---------------------------------------------------------------- evaluation
-    def evaluate(self, cfg: "Config", predict: PredictFn, params, records: list) -> Evaluation:
+    def evaluate(self, cfg: "Config", predict: PredictFn, params, records: list,
+                 first_index: int = 0) -> Evaluation:
+        """Predictions and metrics of `records`. `first_index` is the position of
+        records[0] in the whole split (multi-process evaluation gives each process a
+        contiguous slice): anything random, e.g. test crops, is seeded by position in
+        the split, so the split's predictions do not depend on how it is cut."""
+        raise NotImplementedError
+
+    def metrics(self, predictions: list) -> dict:
+        """The split's metrics from every prediction (used to combine processes' slices)."""
         raise NotImplementedError
 
     def predict_image(self, cfg: "Config", predict: PredictFn, params, image: np.ndarray,

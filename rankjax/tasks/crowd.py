@@ -126,7 +126,10 @@ class CrowdTask(Task):
         return sample
 
     # ---------------------------------------------------------------- evaluation
-    def evaluate(self, cfg, predict, params, records):
+    def metrics(self, predictions):
+        return evaluation.crowd_metrics(predictions)
+
+    def evaluate(self, cfg, predict, params, records, first_index=0):
         """Counts of whole images; every image's masked density map is kept for pictures."""
         predictions, maps = [], []
         for record, image in zip(records, eval_images(records, cfg)):

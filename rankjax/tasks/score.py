@@ -117,12 +117,12 @@ class ScoreTask(Task):
         return sample
 
     # ---------------------------------------------------------------- evaluation
-    def evaluate(self, cfg, predict, params, records):
+    def evaluate(self, cfg, predict, params, records, first_index=0):
         seed, size, n = cfg.seed, cfg.image_size, cfg.test_crops
 
         def crops_of(index, example):
-            return eval_crops(image_io.decode(example["path"]), size, n, seed, index,
-                              example["path"])
+            return eval_crops(image_io.decode(example["path"]), size, n, seed,
+                              index + first_index, example["path"])
 
         options = tf.data.Options()
         options.deterministic = True
@@ -133,6 +133,9 @@ class ScoreTask(Task):
                                   float(np.mean(predict(params, stack))), record.path)
             for record, stack in zip(records, ds.as_numpy_iterator())]
         return Evaluation(self._metrics(predictions), predictions, records)
+
+    def metrics(self, predictions):
+        return self._metrics(predictions)
 
     def predict_image(self, cfg, predict, params, image, index=0):
         """Mean score of the test split's crops; images smaller than the crop are first
