@@ -52,6 +52,8 @@ def main() -> None:
 
     from rankjax import experiment, sharding
     sharding.maybe_initialize_distributed(cfg.distributed)
+    with cli.user_errors(args.debug, also=(ValueError,)):
+        sharding.check_batch_split(cfg.labeled_batch, cfg.ranked_groups)
     if cfg.active_learning:
         from rankjax import active
         with cli.user_errors(args.debug):

@@ -37,7 +37,8 @@ class Config:
     data_dir: str = _f("", "folder you unpacked the dataset into (synthetic: cache folder)")
     fold: int = _f(0, "UCF_CC_50 cross-validation fold, 0..4 (the authors' split files)")
     unlabeled: str = _f("rest", "pool for ranked sets: rest (training images whose labels are "
-                        "withheld) | a folder of images | tfds:NAME")
+                        "withheld) and/or folders of images, comma-separated "
+                        "(e.g. rest,~/street_photos) | tfds:NAME")
     labeled_fraction: float = _f(1.0, "fraction of the training set that keeps its labels")
     validation_fraction: float = _f(0.1, "fraction of training images held out for validation")
 

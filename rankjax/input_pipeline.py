@@ -23,6 +23,7 @@ ids are the global group index, unique across hosts.
 from __future__ import annotations
 
 import dataclasses
+import os
 from typing import Iterator
 
 import numpy as np
@@ -54,15 +55,25 @@ def build_sources(cfg: Config) -> Sources:
     train, test = tasks.get(cfg.task).read_data(cfg)
     labeled, rest, validation = datasets.split_labeled(train, cfg.labeled_fraction,
                                                        cfg.validation_fraction, cfg.seed)
-    if cfg.unlabeled == "rest":
-        # Labels withheld from the rest of the training set; with every label in use,
-        # the labeled images themselves are ranked (their crops' order is still free).
-        unlabeled = [r.path for r in (rest or labeled)]
-    elif cfg.unlabeled.startswith("tfds:"):
-        unlabeled = []
-    else:
-        unlabeled = datasets.list_images(cfg.unlabeled)
-    return Sources(labeled, unlabeled, validation, test)
+    return Sources(labeled, unlabeled_paths(cfg.unlabeled, labeled, rest), validation, test)
+
+
+def unlabeled_paths(spec: str, labeled: list, rest: list) -> list[str]:
+    """The ranked pool's image paths from a comma-separated list of sources: `rest` (the
+    training images whose labels are withheld; with every label in use, the labeled
+    images themselves, whose crops' order is still free) and image folders, in that
+    order, duplicates dropped. `tfds:NAME` stands alone (its images are read by TFDS)."""
+    parts = [part.strip() for part in spec.split(",") if part.strip()]
+    if any(part.startswith("tfds:") for part in parts):
+        if len(parts) > 1:
+            raise datasets.DatasetError(f"--unlabeled {spec!r}: a tfds: pool cannot be "
+                                        f"combined with other sources")
+        return []
+    paths = []
+    for part in parts:
+        paths += ([r.path for r in (rest or labeled)] if part == "rest"
+                  else datasets.list_images(os.path.expanduser(part)))
+    return list(dict.fromkeys(paths))
 
 
 # --------------------------------------------------------------------------- streams

@@ -52,6 +52,14 @@ def maybe_initialize_distributed(mode: str = "auto") -> bool:
     return True
 
 
+def check_batch_split(labeled_batch: int, ranked_groups: int) -> None:
+    """Each process must read a whole share of the global batch (ranked sets whole)."""
+    count = jax.process_count()
+    if count > 1 and (labeled_batch % count or ranked_groups % count):
+        raise ValueError(f"labeled_batch ({labeled_batch}) and ranked_groups ({ranked_groups}) "
+                         f"must be multiples of the number of processes ({count})")
+
+
 def _cpu_backend() -> bool:
     from rankjax import platform
     return platform.cpu_is_default_backend()

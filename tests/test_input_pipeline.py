@@ -104,6 +104,12 @@ def test_unlabeled_pool_from_folder_and_tfds(tmp_path, shb):
     assert len(sources.unlabeled) == 3
     batch = next(input_pipeline.train_batches(sources, cfg, 0, 0, 2))
     assert batch["ranked"]["image"].shape == (6, 32, 32, 3)
+    # Several sources: the withheld training images, then the folder (duplicates once).
+    both = sources_for(cfg.replace(labeled_fraction=0.5, unlabeled=f"rest,{pool},{pool}"))
+    rest = sources_for(cfg.replace(labeled_fraction=0.5, unlabeled="rest")).unlabeled
+    assert both.unlabeled == rest + sources.unlabeled and len(rest) > 0
+    with pytest.raises(datasets.DatasetError, match="cannot be combined"):
+        sources_for(cfg.replace(unlabeled="rest,tfds:cifar10"))
 
     import tensorflow_datasets as tfds
     with tfds.testing.mock_data(num_examples=4):
