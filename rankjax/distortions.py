@@ -61,14 +61,30 @@ def jpeg(image: tf.Tensor, quality: int, seed: tf.Tensor | None = None) -> tf.Te
     return tf.io.decode_jpeg(encoded, channels=3)
 
 
+# A JPEG 2000 stream needs a few hundred bytes of headers before any image data: at
+# 0.02 bits per pixel a 64 px crop (10 bytes) or a 224 px one (125 bytes) cannot reach
+# its rate, and neighbouring levels decode to the same image. Small images are therefore
+# compressed as a mirrored mosaic of copies holding at least this many bytes at the
+# asked rate (the rate is per pixel, so each copy gets its share), and one copy is kept.
+JPEG2000_MIN_BYTES = 1024
+
+
 def _jpeg2000_numpy(image: np.ndarray, bits_per_pixel: np.float32) -> np.ndarray:
+    height, width = image.shape[:2]
+    needed = JPEG2000_MIN_BYTES * 8 / float(bits_per_pixel)
+    copies = max(1, int(np.ceil(np.sqrt(needed / (height * width)))))
+    mosaic = image
+    if copies > 1:
+        row = np.concatenate([image if i % 2 == 0 else image[:, ::-1] for i in range(copies)], 1)
+        mosaic = np.concatenate([row if i % 2 == 0 else row[::-1] for i in range(copies)], 0)
     buffer = io.BytesIO()
     # OpenJPEG's "rates" are compression ratios relative to 24 bits per pixel (RGB).
-    Image.fromarray(image).save(buffer, "JPEG2000", quality_mode="rates",
-                                quality_layers=[24.0 / float(bits_per_pixel)], irreversible=True)
+    Image.fromarray(np.ascontiguousarray(mosaic)).save(
+        buffer, "JPEG2000", quality_mode="rates",
+        quality_layers=[24.0 / float(bits_per_pixel)], irreversible=True)
     buffer.seek(0)
     with Image.open(buffer) as decoded:
-        return np.asarray(decoded.convert("RGB"), np.uint8)
+        return np.asarray(decoded.convert("RGB"), np.uint8)[:height, :width]
 
 
 def jpeg2000(image: tf.Tensor, bits_per_pixel: float, seed: tf.Tensor | None = None

@@ -26,7 +26,7 @@ import numpy as np
 from PIL import Image, ImageDraw, ImageFilter
 
 CROWD_VERSION = "synthetic_crowd_v1"
-QUALITY_VERSION = "synthetic_iqa_v1"
+QUALITY_VERSION = "synthetic_iqa_v2"  # v2: JPEG 2000 levels distinct on small images
 CROWD_SPLITS = {"train": 120, "test": 30}
 CROWD_SIZES = ((192, 256), (208, 288), (176, 240))  # (height, width); varied for evaluation
 QUALITY_PRISTINE = 12
