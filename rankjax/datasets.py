@@ -367,6 +367,13 @@ def _folder(data_dir: str, split: str) -> list[CrowdRecord]:
             log.info("%s has no train/ and test/ folders: %d of its %d images are the test "
                      "split (a fixed 20%% shuffle), the rest train", data_dir, n_test,
                      len(everything))
+    names: dict[str, str] = {}
+    for path in files:
+        other = names.setdefault(os.path.basename(path), path)
+        if other != path:
+            raise DatasetError(f"two images named {os.path.basename(path)!r} ({other!r}, "
+                               f"{path!r}): image names must be unique, they name the rows of "
+                               f"predictions.csv and the pictures")
     pairs = []
     for path in files:
         stem = os.path.splitext(path)[0]

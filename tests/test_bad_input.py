@@ -195,3 +195,21 @@ def test_a_huge_photo_counted_whole_is_refused_before_allocating():
                                          r".*count_protocol=tiles"):
         crowd.check_whole_image_memory((6000, 8000), width=1.0)
     crowd.check_whole_image_memory((768, 1024), width=1.0)  # ShanghaiTech B: fine
+
+
+def test_duplicate_image_names_in_a_folder_dataset_are_refused(tmp_path):
+    for sub in ("a", "b"):
+        fixtures.write_image(str(tmp_path / "train" / sub / "x.png"), 20, 20)
+        np.savetxt(tmp_path / "train" / sub / "x.txt", [[1, 2]])
+    (tmp_path / "test").mkdir()
+    with pytest.raises(datasets.DatasetError, match="two images named 'x.png'"):
+        datasets.read("folder", str(tmp_path), "train")
+
+
+def test_correlations_of_one_image_are_undefined_not_zero():
+    from rankjax import evaluation
+    one = [evaluation.Prediction("a", 3.0, 2.0)]
+    assert np.isnan(evaluation.quality_metrics(one)["srocc"])
+    assert np.isnan(evaluation.crowd_metrics(one)["count_correlation"])
+    two = [evaluation.Prediction("a", 3.0, 2.0), evaluation.Prediction("b", 1.0, 2.0)]
+    assert evaluation.quality_metrics(two)["lcc"] == 0.0  # constant predictions: no order
