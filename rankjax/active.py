@@ -13,7 +13,8 @@ task's ranking score, as in training.
 
 Algorithm 1: start from `labeled_fraction` of the training set; train; score the pool;
 move the `per_cycle` least certain images (a fraction of the training set) into the
-labeled set; retrain from scratch (as the paper does); repeat `cycles` times. Each
+labeled set; retrain from scratch (as the paper does; `cycle_init=previous` continues
+from the previous cycle's best weights instead); repeat `cycles` times. Each
 cycle is an ordinary resumable run in <workdir>/cycle_<c>/; the images chosen after
 cycle c are saved in cycle_<c>/selection.json before the next cycle starts, so a
 rerun after a kill continues at the cycle and step where it stopped, with the same
@@ -177,8 +178,13 @@ def run(cfg: Config, workdir: str, overwrite: bool = False, progress: bool = Tru
         # Ranked sets come from the images still unlabeled (all of them once none is).
         sources = input_pipeline.Sources(labeled, [r.path for r in (pool or labeled)],
                                          validation, test)
+        initial = None
+        if cycle > 0 and cfg.cycle_init == "previous":
+            from rankjax import api
+            initial, _ = api.restore_params(cfg, os.path.join(workdir, f"cycle_{cycle - 1}"),
+                                            "best")
         metrics = experiment.train_and_evaluate(cfg, cycle_dir, progress=progress,
-                                                sources=sources)
+                                                sources=sources, initial_params=initial)
         rows.append({"cycle": cycle, "labeled": len(labeled),
                      "labeled_fraction": len(labeled) / total, **metrics})
         write_curve(workdir, rows, task.selection_metric)

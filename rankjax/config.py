@@ -106,6 +106,9 @@ class Config:
     cycles: int = _f(3, "active learning: select-and-retrain cycles after the first training")
     per_cycle: float = _f(0.1, "active learning: fraction of the training set labeled per cycle")
     certainty_pairs: int = _f(100, "active learning: K ranked pairs sampled per image")
+    cycle_init: str = _f("scratch", "active learning: each cycle trains from scratch (the "
+                         "config's initialisation, as the paper) | previous (from the previous "
+                         "cycle's best weights)")
 
     # Bookkeeping.
     seed: int = _f(0, "seed of initialisation, splits, crops and distortions")
@@ -193,6 +196,8 @@ def validate(cfg: Config) -> None:
              f" or empty, got {cfg.active_learning!r}")
         need(cfg.cycles >= 1, f"cycles must be at least 1, got {cfg.cycles}")
         need(0 < cfg.per_cycle < 1, f"per_cycle must be in (0, 1), got {cfg.per_cycle}")
+        need(cfg.cycle_init in ("scratch", "previous"),
+             f"cycle_init must be scratch or previous, got {cfg.cycle_init!r}")
         need(cfg.certainty_pairs >= 1, f"certainty_pairs must be >= 1, got "
              f"{cfg.certainty_pairs}")
     problems += task.validate(cfg)

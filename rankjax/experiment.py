@@ -113,7 +113,8 @@ def _evaluate_in_slices(cfg: Config, task, model, params, records: list):
 
 
 def train_and_evaluate(cfg: Config, workdir: str, overwrite: bool = False,
-                       progress: bool = True, sources: Sources | None = None) -> dict:
+                       progress: bool = True, sources: Sources | None = None,
+                       initial_params=None) -> dict:
     """Trains `cfg` in `workdir` (resuming if it holds this run) and evaluates on the test split.
 
     Returns the test metrics of the best checkpoint on validation (in `test/`; the last
@@ -122,7 +123,9 @@ def train_and_evaluate(cfg: Config, workdir: str, overwrite: bool = False,
 
     `sources` gives the data explicitly (which records are labeled, which images are
     the unlabeled pool, validation and test), e.g. for sweeps and active-learning cycles;
-    by default the configured dataset is read and split. Returns the test metrics.
+    by default the configured dataset is read and split. `initial_params` starts a new
+    run from those weights instead of the config's initialisation (a resumed run ignores
+    it). Returns the test metrics.
     Safe to call several times in one process; multi-host setup
     (`sharding.maybe_initialize_distributed`) is the caller's, once per process.
     """
@@ -150,7 +153,7 @@ def train_and_evaluate(cfg: Config, workdir: str, overwrite: bool = False,
                                                          in sorted(changed.items())))
     else:
         state, start = training.create_train_state(cfg, model, tx, jax.random.key(cfg.seed),
-                                                   mesh), 0
+                                                   mesh, initial_params), 0
     train_step = training.make_train_step(cfg, model, tx, mesh)
     usable = training.make_state_check(cfg, model, mesh)
     best_meta = store.best_meta()

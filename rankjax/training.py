@@ -21,6 +21,7 @@ import flax
 import flax.linen as nn
 import jax
 import jax.numpy as jnp
+import numpy as np
 import optax
 
 from rankjax import losses, sharding, tasks
@@ -181,10 +182,15 @@ def _new_state(params, tx: optax.GradientTransformation, step_rng: jax.Array,
 
 
 def create_train_state(cfg: Config, model: nn.Module, tx: optax.GradientTransformation,
-                       rng: jax.Array, mesh: jax.sharding.Mesh) -> TrainState:
-    """A fresh state, created directly replicated on the mesh (no host copy per device)."""
+                       rng: jax.Array, mesh: jax.sharding.Mesh, params=None) -> TrainState:
+    """A fresh state, created directly replicated on the mesh (no host copy per device);
+    from `params` if given (e.g. the previous active-learning cycle's weights), else
+    initialised as the config says."""
     init_rng, step_rng = jax.random.split(rng)
-    params = init_params(cfg, model, init_rng)
+    if params is None:
+        params = init_params(cfg, model, init_rng)
+    else:
+        params = jax.tree.map(np.asarray, params)
     return jax.jit(functools.partial(_new_state, tx=tx, ema=cfg.ema_decay > 0),
                    out_shardings=sharding.replicated(mesh))(params, step_rng=step_rng)
 

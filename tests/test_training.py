@@ -167,3 +167,17 @@ def test_weight_average_by_hand(single_mesh):
     assert states[0].eval_params is states[0].ema_params
     assert training.create_training(tiny_config(ema_decay=0.0), jax.random.key(0), single_mesh
                                     ).state.ema_params is None  # off by default
+
+
+def test_a_new_state_can_start_from_given_weights(single_mesh):
+    """What active learning's cycle_init=previous uses: the weights given, fresh optimiser."""
+    cfg = tiny_config(ema_decay=0.5)
+    model, tx = training.build_model(cfg), training.make_optimizer(cfg)
+    given = jax.tree.map(lambda p: np.full(p.shape, 0.01, np.float32),
+                         training.create_train_state(cfg, model, tx, jax.random.key(1),
+                                                     single_mesh).params)
+    state = training.create_train_state(cfg, model, tx, jax.random.key(2), single_mesh, given)
+    for got, want in zip(jax.tree.leaves((state.params, state.ema_params)),
+                         jax.tree.leaves((given, given))):
+        np.testing.assert_array_equal(np.asarray(got), want)
+    assert int(state.step) == 0
