@@ -158,7 +158,8 @@ def train_and_evaluate(cfg: Config, workdir: str, overwrite: bool = False,
     usable = training.make_state_check(cfg, model, mesh)
     best_meta = store.best_meta()
     best = best_meta["metrics"][task.selection_metric] if best_meta else None
-    metrics_log = rundir.MetricsLog(os.path.join(workdir, "metrics.jsonl"), start)
+    metrics_log = rundir.MetricsLog(os.path.join(workdir, "metrics.jsonl"), start,
+                                    os.path.join(workdir, "tensorboard"))
     if changed and start > 0:
         metrics_log.write({"kind": "config_change", "step": start,
                            "changes": {k: list(v) for k, v in sorted(changed.items())}})
@@ -230,6 +231,7 @@ def train_and_evaluate(cfg: Config, workdir: str, overwrite: bool = False,
                                         os.path.join(workdir, "validation", f"step_{done}"),
                                         split="validation", tables=False)
                 metrics_log.write({"kind": "validation", "step": done, **result})
+                metrics_log.pictures(os.path.join(workdir, "validation", f"step_{done}"), done)
                 bar.write(f"step {done}: validation " + ", ".join(
                     f"{k}={v:.4g}" for k, v in result.items()))
                 if task.better(result[task.selection_metric], best):
@@ -263,6 +265,7 @@ def train_and_evaluate(cfg: Config, workdir: str, overwrite: bool = False,
         pictures.training_curves(os.path.join(workdir, "metrics.jsonl"),
                                  os.path.join(workdir, "training_curves.png"))
     store.close()
+    metrics_log.close()
     return test_metrics
 
 

@@ -29,7 +29,7 @@ RESUMABLE_CHANGES = ("steps", "finetune_steps", "log_every", "eval_every", "chec
                      "weight_decay", "rank_weight", "margin")
 # What --overwrite deletes of a run (never anything else in the folder); glob patterns.
 RUN_OUTPUTS = ("checkpoints", "best", "validation", "test", "test_last", "metrics.jsonl",
-               "training_curves.png", "unreadable_checkpoints",
+               "training_curves.png", "unreadable_checkpoints", "tensorboard",
                # active learning (rankjax.active)
                "cycle_*", "selected.csv", "active_learning.csv", "active_learning.png")
 
@@ -95,20 +95,60 @@ def prepare(cfg: Config, workdir: str, overwrite: bool) -> dict:
 
 
 class MetricsLog:
-    """Appends JSON lines; on resume, drops lines past the restored step (a killed run's)."""
+    """Appends JSON lines; on resume, drops lines past the restored step (a killed run's).
 
-    def __init__(self, path: str, resume_step: int):
+    With `tensorboard_dir`, every number of a train or validation line is also a
+    TensorBoard scalar (`train/loss`, `validation/mae`, ...), and `pictures` adds PNGs
+    (e.g. the validation density pictures) as TensorBoard images:
+    `tensorboard --logdir runs`.
+    """
+
+    def __init__(self, path: str, resume_step: int, tensorboard_dir: str | None = None):
         self.path = path
         self.enabled = is_writer()
+        self._tensorboard_dir = tensorboard_dir if self.enabled else None
+        self._writer = None
         if self.enabled and os.path.isfile(path):
             with open(path) as f:
                 kept = [line for line in f if json.loads(line)["step"] <= resume_step]
             write_atomic(path, lambda f: f.writelines(kept))
 
+    def _summaries(self):
+        if self._writer is None and self._tensorboard_dir:
+            import tensorflow as tf
+            self._writer = tf.summary.create_file_writer(self._tensorboard_dir)
+        return self._writer
+
     def write(self, row: dict) -> None:
-        if self.enabled:
-            with open(self.path, "a") as f:
-                f.write(json.dumps(row) + "\n")
+        if not self.enabled:
+            return
+        with open(self.path, "a") as f:
+            f.write(json.dumps(row) + "\n")
+        writer = self._summaries()
+        if writer is not None and row.get("kind") in ("train", "validation"):
+            import tensorflow as tf
+            with writer.as_default(step=int(row["step"])):
+                for key, value in row.items():
+                    if key not in ("kind", "step") and isinstance(value, (int, float)):
+                        tf.summary.scalar(f"{row['kind']}/{key}", float(value))
+            writer.flush()
+
+    def pictures(self, folder: str, step: int, tag: str = "validation") -> None:
+        """Every PNG of `folder` as a TensorBoard image `tag/<file name>` at `step`."""
+        writer = self._summaries()
+        if writer is None or not os.path.isdir(folder):
+            return
+        import tensorflow as tf
+        with writer.as_default(step=step):
+            for name in sorted(os.listdir(folder)):
+                if name.endswith(".png"):
+                    image = tf.io.decode_png(tf.io.read_file(os.path.join(folder, name)), 3)
+                    tf.summary.image(f"{tag}/{name[:-4]}", image[None], step=step)
+        writer.flush()
+
+    def close(self) -> None:
+        if self._writer is not None:
+            self._writer.close()
 
 
 def write_predictions_csv(path: str, predictions: list, value_name: str) -> None:

@@ -86,6 +86,25 @@ def test_run_directory_contents(trained):
     assert [r["step"] for r in rows if r["kind"] == "validation"] == [4, 6]
 
 
+def test_tensorboard_holds_the_metrics_and_pictures(trained):
+    from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+    from tensorboard.util import tensor_util
+
+    tmp_path, _ = trained
+    events = EventAccumulator(str(tmp_path / "straight" / "tensorboard"),
+                              size_guidance={"tensors": 0})
+    events.Reload()
+    logged = [json.loads(l) for l in open(tmp_path / "straight" / "metrics.jsonl")]
+    for kind, key in (("train", "loss"), ("train", "rank_loss"), ("validation", "mae")):
+        expected = [(r["step"], r[key]) for r in logged if r["kind"] == kind]
+        got = [(e.step, float(tensor_util.make_ndarray(e.tensor_proto)))
+               for e in events.Tensors(f"{kind}/{key}")]
+        assert [s for s, _ in got] == [s for s, _ in expected]
+        np.testing.assert_allclose([v for _, v in got], [v for _, v in expected], rtol=1e-6)
+    pictures = [t for t in events.Tags()["tensors"] if t.startswith("validation/train")]
+    assert pictures and len(events.Tensors(pictures[0])) == 2  # steps 4 and 6
+
+
 def test_sigkill_then_rerun_ends_with_the_same_metrics(trained, crowd_folder):
     tmp_path, expected = trained
     args = crowd_args(crowd_folder, "killed", steps=6)
