@@ -82,9 +82,9 @@ def test_psnr_falls_strictly_with_level(photo, kind):
 @pytest.mark.parametrize("size", [64, 128, 224])  # the presets' crop sizes (CPU, paper)
 def test_jpeg2000_levels_differ_on_small_crops(photo, size):
     """OpenJPEG cannot go below its headers: before the mosaic, a 64 px crop gave the same
-    image at all five levels. Crops at four places of real photographs."""
+    image at all five levels. Crops at two places of real photographs."""
     for image in real_photographs(photo):
-        for y, x in ((0, 0), (0, 256 - size), (256 - size, 0), (128 - size // 2,) * 2):
+        for y, x in ((0, 256 - size), (128 - size // 2,) * 2):
             crop = image[y:y + size, x:x + size]
             outs = [distortions.distort(crop, "jpeg2000", level).numpy()
                     for level in range(1, 6)]
