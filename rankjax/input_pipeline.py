@@ -61,8 +61,8 @@ def build_sources(cfg: Config) -> Sources:
 def unlabeled_paths(spec: str, labeled: list, rest: list) -> list[str]:
     """The ranked pool's image paths from a comma-separated list of sources: `rest` (the
     training images whose labels are withheld; with every label in use, the labeled
-    images themselves, whose crops' order is still free) and image folders, in that
-    order, duplicates dropped. `tfds:NAME` stands alone (its images are read by TFDS)."""
+    images themselves, whose crops' order is still free) and image folders, in the order
+    given, duplicates dropped. `tfds:NAME` stands alone (its images are read by TFDS)."""
     parts = [part.strip() for part in spec.split(",") if part.strip()]
     if any(part.startswith("tfds:") for part in parts):
         if len(parts) > 1:
