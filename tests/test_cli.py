@@ -174,7 +174,7 @@ def test_divergence_saves_no_broken_state_and_resumes_with_a_lower_rate(tmp_path
             "changes": {"learning_rate": [1e30, 1e-3]}} in rows
 
 
-def test_damaged_or_foreign_checkpoints(trained, crowd_folder):
+def test_damaged_or_foreign_checkpoints(trained, crowd_folder, monkeypatch, capsys):
     tmp_path, _ = trained
     shutil.copytree(tmp_path / "straight", tmp_path / "damaged")
     latest = tmp_path / "damaged" / "checkpoints" / "6"
@@ -196,19 +196,32 @@ def test_damaged_or_foreign_checkpoints(trained, crowd_folder):
     shutil.copytree(tmp_path / "straight", tmp_path / "wider")
     config = json.load(open(tmp_path / "wider" / "config.json"))
     (tmp_path / "wider" / "config.json").write_text(json.dumps({**config, "width": 0.25}))
-    other = run(tmp_path, "eval.py", "--workdir", "wider", check=False)
-    assert other.returncode == 2 and "Traceback" not in other.stderr
-    assert "holds a different network" in other.stderr and "has shape" in other.stderr
+    code, err = fails_in_process(tmp_path, monkeypatch, capsys, "eval.py", "--workdir",
+                                 "wider")
+    assert code == 2 and "holds a different network" in err and "has shape" in err
     # A truncated meta file: one line, not a JSONDecodeError traceback.
     shutil.copytree(tmp_path / "straight", tmp_path / "meta")
     for which in ("checkpoints/4", "checkpoints/6"):
         (tmp_path / "meta" / which / "meta" / "metadata").write_text('{"ta')
-    broken = run(tmp_path, "eval.py", "--workdir", "meta", "--which", "latest", check=False)
-    assert broken.returncode == 2 and "Traceback" not in broken.stderr
-    assert "no readable latest checkpoint" in broken.stderr
+    code, err = fails_in_process(tmp_path, monkeypatch, capsys, "eval.py", "--workdir",
+                                 "meta", "--which", "latest")
+    assert code == 2 and "no readable latest checkpoint" in err
 
 
-def test_images_and_bad_inputs(trained):
+def fails_in_process(tmp_path, monkeypatch, capsys, script, *args):
+    """(exit code, stderr) of a command line's main() run in this process: for errors
+    that come before any compilation (a subprocess costs seconds of start-up)."""
+    import runpy
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setattr(sys, "argv", [script, *args])
+    main = runpy.run_path(os.path.join(ROOT, script), run_name="not_main")["main"]
+    capsys.readouterr()
+    with pytest.raises(SystemExit) as exit_:
+        main()
+    return exit_.value.code, capsys.readouterr().err
+
+
+def test_images_and_bad_inputs(trained, monkeypatch, capsys):
     tmp_path, _ = trained
     own = tmp_path / "mine"
     fixtures.write_image(str(own / "a.jpg"), 50, 70)
@@ -223,19 +236,22 @@ def test_images_and_bad_inputs(trained):
     for args, message in [(["--images", str(tmp_path / "empty")], "no images"),
                           (["--images", str(broken)], "cannot read image"),
                           (["--images", "missing.jpg"], "no such image")]:
-        failed = run(tmp_path, "eval.py", "--workdir", "straight", *args, check=False)
-        assert failed.returncode == 2 and message in failed.stderr, failed.stderr
-    missing = run(tmp_path, "eval.py", "--workdir", "nowhere", check=False)
-    assert missing.returncode == 2 and "run directory not found" in missing.stderr
+        code, err = fails_in_process(tmp_path, monkeypatch, capsys, "eval.py", "--workdir",
+                                     "straight", *args)
+        assert code == 2 and message in err, err
+    code, err = fails_in_process(tmp_path, monkeypatch, capsys, "eval.py", "--workdir",
+                                 "nowhere")
+    assert code == 2 and "run directory not found" in err
     # A crowd checkpoint offered to an IQA run is recognised before any array is read.
     iqa_dir = tmp_path / "iqa_run"
     iqa_dir.mkdir()
     config = json.load(open(tmp_path / "straight" / "config.json"))
     config.update(task="iqa", dataset="synthetic_iqa")
     (iqa_dir / "config.json").write_text(json.dumps(config))
-    other = run(tmp_path, "eval.py", "--workdir", "iqa_run", "--checkpoint",
-                str(tmp_path / "straight" / "checkpoints" / "6"), check=False)
-    assert other.returncode == 2 and "is a 'crowd' model" in other.stderr
+    code, err = fails_in_process(tmp_path, monkeypatch, capsys, "eval.py", "--workdir",
+                                 "iqa_run", "--checkpoint",
+                                 str(tmp_path / "straight" / "checkpoints" / "6"))
+    assert code == 2 and "is a 'crowd' model" in err
 
 
 def test_iqa_train_and_score_own_images(tmp_path):
@@ -289,12 +305,13 @@ def test_resume_and_eval_do_not_need_the_moved_weights_file(tmp_path, crowd_fold
     assert fresh.returncode != 0 and "gone.h5" in fresh.stderr  # a fresh start needs it
 
 
-def test_eval_with_the_tile_protocol(trained):
+def test_eval_with_the_tile_protocol(trained, monkeypatch, capsys):
     tmp_path, expected = trained
     tiled = run(tmp_path, "eval.py", "--workdir", "straight", "--set", "count_protocol=tiles")
     metrics = printed_metrics(tiled.stdout)
     assert metrics["images"] == 2 and np.isfinite(metrics["mae"])
     assert (tmp_path / "straight" / "eval_test_best_count_protocol-tiles" /
             "results.json").is_file()
-    refused = run(tmp_path, "eval.py", "--workdir", "straight", "--set", "margin=2", check=False)
-    assert refused.returncode == 2 and "--set takes only" in refused.stderr
+    code, err = fails_in_process(tmp_path, monkeypatch, capsys, "eval.py", "--workdir",
+                                 "straight", "--set", "margin=2")
+    assert code == 2 and "--set takes only" in err
