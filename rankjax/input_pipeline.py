@@ -190,12 +190,10 @@ def _group_batch(ds: tf.data.Dataset, groups: int, first_group: int = 0) -> tf.d
     return ds.batch(groups, drop_remainder=True).map(flatten)
 
 
-def make_batch(cfg: Config, labeled: dict | None = None, ranked: dict | None = None,
-               process_index: int = 0) -> dict:
+def make_batch(cfg: Config, labeled: dict | None = None, ranked: dict | None = None) -> dict:
     """A complete batch: a missing part becomes zero rows of the right shapes (baseline and
-    rank-only steps), every row gets a mask, and (for hand-made batches whose group ids
-    are local) group ids are offset by the process so that groups of different hosts
-    never form pairs."""
+    rank-only steps) and every row gets a mask. Group ids are used as given: the pipeline
+    makes them global across processes (`train_batches`)."""
     size = cfg.image_size
     empty_image = np.zeros((0, size, size, 3), np.float32)
     if labeled is None:
@@ -206,18 +204,7 @@ def make_batch(cfg: Config, labeled: dict | None = None, ranked: dict | None = N
                   "rank": np.zeros((0,), np.int32)}
     labeled = {"mask": np.ones(len(labeled["image"]), bool), **labeled}
     ranked = {"mask": np.ones(len(ranked["image"]), bool), **ranked}
-    return {"labeled": labeled, "ranked": offset_groups(ranked, process_index)}
-
-
-def offset_groups(ranked: dict, process_index: int) -> dict:
-    """Local group ids in [0, rows) become process_index * rows + id (globally unique)."""
-    group = np.asarray(ranked["group"])
-    if process_index == 0 or len(group) == 0:
-        return ranked
-    rows = len(group)
-    if group.min() < 0 or group.max() >= rows:
-        raise ValueError(f"local group ids must lie in [0, {rows}), got {group.min()}..{group.max()}")
-    return {**ranked, "group": group + process_index * rows}
+    return {"labeled": labeled, "ranked": ranked}
 
 
 def train_batches(sources: Sources, cfg: Config, seed: int, labeled_batch: int,

@@ -1,4 +1,5 @@
-"""Test setup: 8 fake CPU devices for the sharding tests, quiet TensorFlow, shared fixtures."""
+"""Test setup: 8 fake CPU devices for the sharding tests, quiet TensorFlow, a compilation
+cache for child processes, shared fixtures."""
 
 import os
 
@@ -10,6 +11,15 @@ os.environ.setdefault("JAX_PLATFORMS", "cpu")
 import rankjax  # noqa: E402,F401  (applies the CPU flags before JAX starts)
 import jax  # noqa: E402
 import pytest  # noqa: E402
+import tempfile  # noqa: E402
+
+# Child processes (the command-line tests) share compiled programs through JAX's persistent
+# cache: a resumed or repeated tiny run loads its train step instead of compiling it again.
+# Set after `import jax`, so this process itself does not use it.
+_CHILD_CACHE = tempfile.TemporaryDirectory(prefix="rankjax_test_jax_cache_")
+os.environ.update(JAX_COMPILATION_CACHE_DIR=_CHILD_CACHE.name,
+                  JAX_PERSISTENT_CACHE_MIN_COMPILE_TIME_SECS="0",
+                  JAX_PERSISTENT_CACHE_MIN_ENTRY_SIZE_BYTES="0")
 
 from rankjax import sharding  # noqa: E402
 

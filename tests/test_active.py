@@ -14,7 +14,7 @@ import numpy as np
 import pytest
 
 from rankjax import active, config as config_lib, datasets, training
-from test_cli import ROOT, TINY, compilation_cache, env, run  # noqa: F401  (shared helpers)
+from test_cli import ROOT, TINY, env, run  # shared helpers
 
 
 def certainty_reference(scores, pairs, margin):

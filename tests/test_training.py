@@ -130,12 +130,6 @@ def test_global_batch_rejects_uneven_split():
         sharding.global_batch(batch, sharding.make_mesh())
 
 
-def test_group_ids_offset_per_process():
-    ranked = {"group": np.array([0, 0, 1, 1])}
-    assert list(input_pipeline.offset_groups(ranked, 0)["group"]) == [0, 0, 1, 1]
-    assert list(input_pipeline.offset_groups(ranked, 2)["group"]) == [8, 8, 9, 9]
-
-
 def test_bf16_compute_keeps_float32_params(single_mesh):
     cfg = tiny_config(bf16=True)
     trainer = training.create_training(cfg, jax.random.key(0), single_mesh, donate=False)
