@@ -3,6 +3,7 @@
     python eval.py --workdir runs/crowd_cpu_small                 # test split: metrics, CSV, PNGs
     python eval.py --workdir runs/crowd_cpu_small --which latest  # the last weights
     python eval.py --workdir runs/crowd_cpu_small --images photo.jpg my_folder/
+    python eval.py --workdir runs/crowd_cpu_small --images street.mp4 --every_nth_frame 5
 
 Writes into <workdir>/eval_<split>_<which>/ (or --output): results.json (metrics, config,
 package versions, device), predictions.csv, and pictures. From Python: rankjax.load.
@@ -32,7 +33,10 @@ def main() -> None:
                              "the latest when the run has none) or its last one")
     parser.add_argument("--split", choices=("test", "validation"), default="test")
     parser.add_argument("--images", nargs="+", metavar="PATH",
-                        help="your own images or folders (no labels): counts or quality scores")
+                        help="your own images, videos or folders (no labels): counts or quality "
+                             "scores; a video gets a per-frame CSV, a plot and an overlay video")
+    parser.add_argument("--every_nth_frame", type=int, default=1, metavar="N",
+                        help="videos: predict every N-th frame")
     parser.add_argument("--output", help="output folder (default: inside the run directory)")
     parser.add_argument("--set", nargs="+", default=[], metavar="FIELD=VALUE",
                         help="change how the run is evaluated: count_protocol=whole|tiles, "
@@ -45,7 +49,7 @@ def main() -> None:
 
 
 def evaluate(args: argparse.Namespace) -> None:
-    from rankjax import api, config as config_lib, experiment, image_io, input_pipeline, rundir
+    from rankjax import api, config as config_lib, experiment, input_pipeline, rundir
     from rankjax import sharding
 
     cfg = rundir.read_config(args.workdir)
@@ -58,16 +62,7 @@ def evaluate(args: argparse.Namespace) -> None:
     predictor = api.Predictor(cfg, params, label)
 
     if args.images:
-        out = args.output or os.path.join(args.workdir, "images")
-        value, rows = predictor.task.value_name, []
-        for path in api.image_files(args.images):
-            image = image_io.as_float_image(path)
-            result = predictor.predict(image)[0]
-            predictor.task.save_prediction_picture(cfg, out, path, image, result)
-            rows.append((path, result[value]))
-            print(f"{path}\t{result[value]:.2f}")
-        rundir.write_image_predictions_csv(os.path.join(out, "predictions.csv"), rows, value)
-        print(f"outputs: {os.path.abspath(out)}")
+        predict_own(args, cfg, predictor)
         return
     sources = input_pipeline.build_sources(cfg)
     records = sources.test if args.split == "test" else sources.validation
@@ -77,6 +72,45 @@ def evaluate(args: argparse.Namespace) -> None:
                                         args.split)
     print(f"{args.split} metrics ({label}): {json.dumps(metrics)}")
     print(f"outputs: {os.path.abspath(out)}")
+
+
+def predict_own(args: argparse.Namespace, cfg, predictor) -> None:
+    """--images: one line per image or video; predictions.csv for the images. A file that
+    cannot be read is reported and skipped: the others' results are still written."""
+    import logging
+
+    from rankjax import api, image_io, rundir, video
+
+    if args.every_nth_frame < 1:
+        raise ValueError(f"--every_nth_frame must be at least 1, got {args.every_nth_frame}")
+    out = args.output or os.path.join(args.workdir, "images")
+    value, rows, failed = predictor.task.value_name, [], []
+    files = api.image_files(args.images)
+    for path in files:
+        try:
+            if video.is_video(path):
+                summary = predictor.predict_video(path, out, every=args.every_nth_frame)
+                print(f"{path}\t{summary['frames']} frames, {value} mean {summary['mean']:.2f} "
+                      f"(min {summary['min']:.2f}, max {summary['max']:.2f}), "
+                      f"{summary['frames_per_second']:.1f} frames/s")
+                continue
+            image = image_io.as_float_image(path)
+        except ValueError as error:  # an unreadable image or video (DatasetError too)
+            logging.error("skipped: %s", error)
+            failed.append(error)
+            continue
+        result = predictor.predict(image)[0]
+        predictor.task.save_prediction_picture(cfg, out, path, image, result)
+        rows.append((path, result[value]))
+        print(f"{path}\t{result[value]:.2f}")
+    if rows:
+        rundir.write_image_predictions_csv(os.path.join(out, "predictions.csv"), rows, value)
+    if failed and len(failed) == len(files):
+        raise failed[0]
+    print(f"outputs: {os.path.abspath(out)}")
+    if failed:
+        raise ValueError(f"{len(failed)} of {len(files)} files could not be read (named "
+                         f"above); the others' predictions are in {os.path.abspath(out)}")
 
 
 if __name__ == "__main__":

@@ -47,6 +47,14 @@ class Predictor:
         return [self.task.predict_image(self.cfg, self._predict, self.params,
                                         image_io.as_float_image(image)) for image in images]
 
+    def predict_video(self, path: str, out_dir: str, every: int = 1, overlay: bool = True
+                      ) -> dict:
+        """Predicts every `every`-th frame of a video, streamed; writes a CSV, a plot and an
+        overlay video into `out_dir` (see rankjax.video)."""
+        from rankjax import video
+
+        return video.predict_video(self, path, out_dir, every=every, overlay=overlay)
+
     def __repr__(self) -> str:
         return f"Predictor(task={self.cfg.task!r}, checkpoint={self.checkpoint!r})"
 
@@ -97,7 +105,8 @@ def load(path: str, which: str = "best", **evaluation) -> Predictor:
     from one checkpoint folder (.../checkpoints/<step>, .../best/<step>).
 
     `evaluation` changes how it predicts (EVALUATION_FIELDS), e.g.
-    count_protocol="tiles" to count a photo of any size within bounded memory.
+    count_protocol="tiles" to count in tiles of the training size, as the CPU presets do
+    (either protocol counts a photo of any size within bounded memory).
     """
     unknown = set(evaluation) - set(EVALUATION_FIELDS)
     if unknown:
@@ -111,13 +120,22 @@ def load(path: str, which: str = "best", **evaluation) -> Predictor:
 
 
 def image_files(paths: Iterable[str]) -> list[str]:
-    """Image files named by `paths`, folders expanded (recursively, sorted)."""
-    from rankjax import datasets
+    """Image and video files named by `paths`, folders expanded (recursively, sorted)."""
+    import glob
+
+    from rankjax import datasets, video
 
     files = []
     for path in paths:
         if os.path.isdir(path):
-            files += datasets.list_images(path)
+            found = sorted(p for p in glob.glob(os.path.join(path, "**", "*"), recursive=True)
+                           if p.lower().endswith(datasets.IMAGE_EXTENSIONS
+                                                 + video.VIDEO_EXTENSIONS) and os.path.isfile(p))
+            if not found:
+                raise datasets.DatasetError(
+                    f"no images ({', '.join(datasets.IMAGE_EXTENSIONS)}) or videos "
+                    f"({', '.join(video.VIDEO_EXTENSIONS)}) found in {path!r}")
+            files += found
         elif os.path.isfile(path):
             files.append(path)
         else:

@@ -7,6 +7,8 @@ Files are decoded with TensorFlow's `tf.io.decode_image` (grayscale made RGB,
 
 from __future__ import annotations
 
+import re
+
 import numpy as np
 import tensorflow as tf
 
@@ -27,6 +29,7 @@ def read_image(path: str) -> np.ndarray:
         return decode(tf.constant(path)).numpy() / 255.0
     except (tf.errors.InvalidArgumentError, tf.errors.NotFoundError) as error:
         message = error.message.splitlines()[0] if error.message else type(error).__name__
+        message = re.sub(r"^\{\{function_node [^}]*\}\}\s*|\s*\[Op:\w+\].*$", "", message)
         raise ValueError(f"cannot read image {path!r}: {message}") from None
 
 

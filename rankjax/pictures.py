@@ -53,6 +53,20 @@ def overlay(path: str, image: np.ndarray, predicted: np.ndarray, title: str) -> 
     return path
 
 
+def series(path: str, x, y, x_label: str, y_label: str, title: str) -> str:
+    """PNG of one quantity over time (e.g. the count of every frame of a video)."""
+    figure, axis = plt.subplots(figsize=(7, 3))
+    axis.plot(x, y, lw=1)
+    axis.set_xlabel(x_label)
+    axis.set_ylabel(y_label)
+    axis.set_title(title, fontsize=9)
+    axis.grid(alpha=0.3)
+    figure.tight_layout()
+    figure.savefig(path, dpi=80)
+    plt.close(figure)
+    return path
+
+
 def training_curves(metrics_path: str, path: str) -> str | None:
     """PNG of the loss parts over steps, and the validation metric, from metrics.jsonl."""
     if not os.path.isfile(metrics_path):

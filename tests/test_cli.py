@@ -212,15 +212,20 @@ def fails_in_process(tmp_path, monkeypatch, capsys, script, *args):
     return exit_.value.code, capsys.readouterr().err
 
 
-def test_images_and_bad_inputs(trained, monkeypatch, capsys):
+def test_images_and_bad_inputs(trained, monkeypatch, capsys, caplog):
     tmp_path, _ = trained
     own = tmp_path / "mine"
     fixtures.write_image(str(own / "a.jpg"), 50, 70)
     fixtures.write_image(str(own / "b.png"), 33, 20)
-    out = run(tmp_path, "eval.py", "--workdir", "straight", "--images", str(own), "--output", "o")
-    assert len([l for l in out.stdout.splitlines() if "\t" in l]) == 2
+    from test_big_images_and_video import write_video
+    write_video(own / "v.mp4", [np.full((48, 64, 3), 40 * i, np.uint8) for i in range(4)])
+    out = run(tmp_path, "eval.py", "--workdir", "straight", "--images", str(own), "--output", "o",
+              "--every_nth_frame", "2")
+    assert len([l for l in out.stdout.splitlines() if "\t" in l]) == 3
+    assert "v.mp4\t2 frames, count mean" in out.stdout
     assert sorted(os.listdir(tmp_path / "o")) == ["a_density.png", "b_density.png",
-                                                   "predictions.csv"]
+                                                   "predictions.csv", "v_overlay.mp4",
+                                                   "v_per_frame.csv", "v_per_frame.png"]
     (tmp_path / "empty").mkdir()
     broken = tmp_path / "broken.jpg"
     broken.write_bytes(b"not an image")
@@ -230,6 +235,13 @@ def test_images_and_bad_inputs(trained, monkeypatch, capsys):
         code, err = fails_in_process(tmp_path, monkeypatch, capsys, "eval.py", "--workdir",
                                      "straight", *args)
         assert code == 2 and message in err, err
+    # One unreadable file among readable ones: named and skipped, the others written.
+    code, err = fails_in_process(tmp_path, monkeypatch, capsys, "eval.py", "--workdir",
+                                 "straight", "--images", str(own / "b.png"), str(broken),
+                                 "--output", "partial")
+    assert code == 2 and "1 of 2 files" in err
+    assert "skipped: cannot read image" in caplog.text and "Unknown image file format" in caplog.text
+    assert "b.png" in (tmp_path / "partial" / "predictions.csv").read_text()
     code, err = fails_in_process(tmp_path, monkeypatch, capsys, "eval.py", "--workdir",
                                  "nowhere")
     assert code == 2 and "run directory not found" in err

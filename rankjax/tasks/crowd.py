@@ -5,7 +5,8 @@ output stride 16. Target: the density map integrated per output cell from the he
 points (rankjax.density). Ranking score: the sum (or mean) of a crop's map. Ranked
 sets: the paper's Algorithm 2 (rankjax.crops). Evaluation: whole images at native
 resolution, padded to a multiple of 64 px, the padding masked out of the count
-(count_protocol=whole), or the same image cut into tiles of the training input size
+(count_protocol=whole; images too big for one pass in memory are computed in exact
+overlapping windows), or the same image cut into tiles of the training input size
 (count_protocol=tiles), each predicted as a training patch is and the maps stitched;
 MAE and RMSE of counts. Best checkpoint: lowest validation MAE.
 """
@@ -32,8 +33,12 @@ PAD_RGB = (123.68 / 255.0, 116.779 / 255.0, 103.939 / 255.0)
 TILE_BATCH = 64
 TILE_BUCKETS = (8, 16, 24, 32, 48, 64)
 COUNT_PROTOCOLS = ("whole", "tiles")
-# Largest activation memory a whole-image pass may need (tiles need far less).
+# Largest activation memory of one pass: bigger whole images are computed in overlapping
+# windows with the same result (windowed_density); tiles of the training size need less.
 WHOLE_IMAGE_MAX_BYTES = float(os.environ.get("RANKJAX_WHOLE_IMAGE_MAX_GB", "4")) * 2**30
+# Context kept around every window's output cells: at least the receptive-field radius of
+# an output cell beyond its own 16 px (106 px), a multiple of 16.
+WINDOW_HALO = 128
 # CPU presets on real photographs (measured on Mall and ShanghaiTech B, see README): 128 px
 # patches at native scale and counts from tiles of the same size (whole-image passes of a
 # patch-trained network swing between checkpoints), larger targets, a lower Adam rate and
@@ -250,29 +255,80 @@ def tiled_density(predict, params, padded: np.ndarray, tile: int) -> np.ndarray:
 
 def masked_density(predict, params, image: np.ndarray, cfg=None) -> np.ndarray:
     """Predicted density of one whole (H, W, 3) image on its padded grid, zero on padding,
-    by the config's count_protocol (whole image by default)."""
+    by the config's count_protocol (whole image by default). A whole image too big for
+    WHOLE_IMAGE_MAX_BYTES is computed in overlapping windows with the same result
+    (`windowed_density`), so any size fits in bounded memory."""
     if cfg is not None and cfg.count_protocol == "tiles":
         padded, valid = pad_for_eval(image, cfg.image_size)
         density_map = tiled_density(predict, params, padded, cfg.image_size)
     else:
         padded, valid = pad_for_eval(image)
-        check_whole_image_memory(padded.shape[1:3], 1.0 if cfg is None else cfg.width)
-        density_map = np.asarray(predict(params, padded))[0]
+        window = window_side(1.0 if cfg is None else cfg.width)
+        if max(padded.shape[1:3]) > window:
+            density_map = windowed_density(predict, params, padded, window)
+        else:
+            density_map = np.asarray(predict(params, padded))[0]
     scale = 1.0 if cfg is None else cfg.density_scale
     return np.where(valid, density_map / scale, 0.0)
 
 
-def check_whole_image_memory(hw: tuple[int, int], width: float) -> None:
-    """Refuses, before allocating, a whole-image pass whose first VGG block alone would
-    need more than WHOLE_IMAGE_MAX_BYTES (an 8000 x 6000 photo at full width: ~37 GB);
-    tiles of the training size bound the memory for any image size."""
-    needed = hw[0] * hw[1] * 64 * width * 4 * 3  # two conv1 activations and their sum
-    if needed > WHOLE_IMAGE_MAX_BYTES:
-        raise ValueError(
-            f"a {hw[1]}x{hw[0]} image predicted whole needs about {needed / 2**30:.0f} GiB "
-            f"(limit {WHOLE_IMAGE_MAX_BYTES / 2**30:.0f} GiB, RANKJAX_WHOLE_IMAGE_MAX_GB); "
-            f"predict it in tiles: eval.py --set count_protocol=tiles, or "
-            f"rankjax.load(..., count_protocol='tiles')")
+def pass_bytes(hw: tuple[int, int], width: float) -> float:
+    """Activation memory of one pass over an H x W input: two conv1 maps and their sum
+    (the largest layer), float32."""
+    return hw[0] * hw[1] * 64 * width * 4 * 3
+
+
+def window_side(width: float, limit: float | None = None) -> int:
+    """Side (a multiple of EVAL_PAD_MULTIPLE) of the largest square window whose pass
+    stays under `limit` bytes (WHOLE_IMAGE_MAX_BYTES): at full width and 4 GiB, 2304 px;
+    never less than 2 * WINDOW_HALO + EVAL_PAD_MULTIPLE."""
+    limit = WHOLE_IMAGE_MAX_BYTES if limit is None else limit
+    side = int((limit / pass_bytes((1, 1), width)) ** 0.5)
+    return max(side // EVAL_PAD_MULTIPLE * EVAL_PAD_MULTIPLE,
+               2 * WINDOW_HALO + EVAL_PAD_MULTIPLE)
+
+
+def _axis_windows(side: int, window: int, halo: int) -> list[tuple[int, int, int]]:
+    """(first, end, window start) in pixels along one axis: output rows [first, end) are
+    taken from the window starting at `window start`. Every such row lies at least `halo`
+    px from both window edges, unless that edge is the image's own edge."""
+    if side <= window:
+        return [(0, side, 0)]
+    reach = window - halo  # rows an edge window can give: all but its inner halo
+    spans = [(0, reach, 0)]
+    first = reach
+    while side - first > reach:  # inner windows give their middle, window - 2 * halo rows
+        spans.append((first, first + window - 2 * halo, first - halo))
+        first += window - 2 * halo
+    return spans + [(first, side, side - window)]
+
+
+def windowed_density(predict, params, padded: np.ndarray, window: int,
+                     halo: int | None = None) -> np.ndarray:
+    """The density map of one pass over a (1, Hp, Wp, 3) padded image, computed over
+    windows of at most `window` px a side, one window per call: memory is bounded by the
+    window, whatever the image size.
+
+    Exact, not an approximation: an output cell of the network sees 106 px of input on
+    each side of its own 16 px (its receptive field, conv1_1 to the 3x3 head, is 228 px), so a
+    cell taken from a window at least `halo` (WINDOW_HALO = 128) px inside every window
+    edge that is not an image edge sees exactly what it sees in the whole image, including
+    every layer's zero padding at the image's own border; window corners are multiples of
+    16 px, so the pooling grid is the whole image's. The result equals the whole pass up
+    to float rounding (tested against it)."""
+    halo = WINDOW_HALO if halo is None else halo
+    _, hp, wp, _ = padded.shape
+    stride = models.OUTPUT_STRIDE
+    rows, cols = _axis_windows(hp, window, halo), _axis_windows(wp, window, halo)
+    out = np.zeros((hp // stride, wp // stride), np.float32)
+    for first_r, end_r, top in rows:
+        for first_c, end_c, left in cols:
+            piece = padded[:, top:top + min(window, hp), left:left + min(window, wp)]
+            density_map = np.asarray(predict(params, piece))[0]
+            out[first_r // stride:end_r // stride, first_c // stride:end_c // stride] = \
+                density_map[(first_r - top) // stride:(end_r - top) // stride,
+                            (first_c - left) // stride:(end_c - left) // stride]
+    return out
 
 
 def crop_to_image(density_map: np.ndarray, height: int, width: int) -> np.ndarray:
