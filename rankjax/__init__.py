@@ -11,7 +11,7 @@ _platform.apply_cpu_xla_flags()  # before any module below starts XLA
 __version__ = "0.2.0"
 
 
-def load(path: str, which: str = "best"):
-    """A Predictor of a trained run or checkpoint folder; see rankjax.api."""
+def load(path: str, which: str = "best", **evaluation):
+    """A Predictor of a trained run or checkpoint folder; see rankjax.api.load."""
     from rankjax import api
-    return api.load(path, which)
+    return api.load(path, which, **evaluation)

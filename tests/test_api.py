@@ -70,6 +70,8 @@ def test_predict_takes_paths_pil_and_arrays_alike(crowd_run):
     latest = rankjax.load(str(crowd_run / "runs" / "crowd_cpu_small"), which="latest")
     folder = rankjax.load(str(crowd_run / "runs" / "crowd_cpu_small" / "checkpoints" / "4"))
     assert folder.predict(path)[0]["count"] == latest.predict(path)[0]["count"]
+    tiles = rankjax.load(str(crowd_run / "runs" / "crowd_cpu_small"), count_protocol="tiles")
+    assert tiles.cfg.count_protocol == "tiles" and predictor.cfg.count_protocol == "whole"
     with pytest.raises(ValueError, match="in \\[0, 1\\]"):
         predictor.predict(array.astype(np.float32))  # 0..255 floats are refused
 
