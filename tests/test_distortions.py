@@ -103,3 +103,75 @@ def test_ops_work_inside_tf_data(photo):
     np.testing.assert_array_equal(batch[1], eager)
     with pytest.raises(ValueError, match="unknown distortion"):
         distortions.distort(photo, "motion_blur", 1)
+
+
+# ------------------------------------------------------------------- TID2013's types
+
+def test_ycbcr_matches_pillow(photo):
+    ours = distortions.rgb_to_ycbcr(tf.constant(photo, tf.float32) / 255.0).numpy() * 255.0
+    expected = np.asarray(Image.fromarray(photo).convert("YCbCr"), np.float64)
+    assert np.abs(ours - expected).max() < 1.5  # Pillow rounds in fixed point
+    back = distortions.ycbcr_to_rgb(tf.constant(ours / 255.0, tf.float32)).numpy() * 255.0
+    assert np.abs(back - photo).max() < 1e-3
+
+
+@pytest.mark.parametrize("factor", [0.4, 0.0, -0.4])
+def test_color_saturation_matches_pillow_enhance(photo, factor):
+    from PIL import ImageEnhance
+    expected = np.asarray(ImageEnhance.Color(Image.fromarray(photo)).enhance(factor), np.float64)
+    ours = distortions.color_saturation(tf.constant(photo), factor).numpy().astype(np.float64)
+    assert np.abs(ours - expected).mean() < 0.6 and np.abs(ours - expected).max() <= 2
+
+
+def test_shift_contrast_and_quantization_by_hand(photo):
+    x = photo.astype(np.float64)
+    np.testing.assert_array_equal(distortions.mean_shift(tf.constant(photo), 45).numpy(),
+                                  np.clip(x + 45, 0, 255).astype(np.uint8))
+    contrast = distortions.contrast_change(tf.constant(photo), 0.55).numpy()
+    assert np.abs(contrast - np.round(x * 0.55)).max() <= 1  # float32 rounding at .5
+    assert (contrast == np.round(x * 0.55)).mean() > 0.99
+    out = distortions.quantization_noise(tf.constant(photo), 4).numpy()
+    assert set(np.unique(out)) <= {0, 85, 170, 255}
+    assert np.abs(out.astype(np.float64) - x).max() <= 255 / 6 + 1  # nearest of 4 values
+
+
+def test_impulse_noise_density(photo):
+    out = distortions.impulse_noise(tf.constant(photo), 0.1, tf.constant([5, 6])).numpy()
+    changed = np.any(out != photo, axis=-1)
+    assert changed.mean() == pytest.approx(0.1, abs=0.01)
+    salt_or_pepper = np.all(out == 0, axis=-1) | np.all(out == 255, axis=-1)
+    assert salt_or_pepper[changed].all()
+
+
+def test_noise_types_have_their_variance():
+    grey = tf.constant(np.full((256, 256, 3), 128, np.uint8))
+    seed = tf.constant([1, 2])
+    mult = distortions.multiplicative_noise(grey, 0.13, seed).numpy() / 128.0 - 1.0
+    assert mult.std() == pytest.approx(0.13, rel=0.05)
+    colour = distortions.gaussian_noise_color(grey, 0.0140, seed).numpy() / 255.0
+    ycbcr = distortions.rgb_to_ycbcr(tf.constant(colour, tf.float32)).numpy()
+    assert ycbcr.reshape(-1, 3).std(axis=0) == pytest.approx([0.0140 ** 0.5] * 3, rel=0.08)
+    high = distortions.high_frequency_noise(grey, 0.005, seed).numpy() / 255.0 - 128 / 255.0
+    assert high.std() == pytest.approx(0.005 ** 0.5, rel=0.05)
+    # Its low frequencies are gone: smoothed, it keeps far less power than white noise.
+    smooth = ndimage.gaussian_filter(high[..., 0], 2)
+    white = ndimage.gaussian_filter(np.random.default_rng(0).normal(0, high.std(), (256, 256)), 2)
+    assert smooth.std() < 0.3 * white.std()
+
+
+def test_color_quantization_palette(photo):
+    for colors in (64, 8):
+        out = distortions.color_quantization_dither(tf.constant(photo), colors).numpy()
+        assert len(np.unique(out.reshape(-1, 3), axis=0)) <= colors
+
+
+def test_chromatic_aberration_matches_scipy(photo):
+    shift = 6
+    x = photo.astype(np.float64)
+    moved = x.copy()
+    moved[:, shift:, 0], moved[:, :shift, 0] = x[:, :-shift, 0], x[:, :1, 0]
+    moved[:, shift // 2:, 2], moved[:, :shift // 2, 2] = x[:, :-(shift // 2), 2], x[:, :1, 2]
+    expected = np.stack([ndimage.gaussian_filter(moved[..., c], 0.5, mode="reflect", truncate=2)
+                         for c in range(3)], -1)
+    ours = distortions.chromatic_aberration(tf.constant(photo), shift).numpy()
+    assert np.abs(ours - np.round(expected)).max() <= 1.0
