@@ -216,6 +216,14 @@ def _crowd_paper(**changes) -> Config:
     return base.replace(**changes)
 
 
+# TID2013's types that rankjax generates (14 of the authors' 17; rankjax.distortions).
+TID2013_DISTORTIONS = ("gaussian_noise", "gaussian_noise_color", "high_frequency_noise",
+                       "impulse_noise", "quantization_noise", "gaussian_blur", "jpeg",
+                       "jpeg2000", "mean_shift", "contrast_change", "color_saturation",
+                       "multiplicative_noise", "color_quantization_dither",
+                       "chromatic_aberration")
+
+
 def _iqa_paper(**changes) -> Config:
     # Authors' solvers: SGD momentum 0.9, wd 5e-4, lambda 1, margin 1 on raw scores.
     base = Config(task="iqa", dataset="synthetic_iqa", init="imagenet",
@@ -253,7 +261,9 @@ def _build_presets() -> dict[str, Config]:
         "iqa_live": _iqa_paper(name="iqa_live", dataset="live"),
         # LIVE In the Wild: authentic distortions; ranked sets from synthetic ones.
         "iqa_clive": _iqa_paper(name="iqa_clive", dataset="clive"),
-        "iqa_tid2013": _iqa_paper(name="iqa_tid2013", dataset="tid2013"),
+        # TID2013: ranked sets of the 14 of its types rankjax generates (the authors': 17).
+        "iqa_tid2013": _iqa_paper(name="iqa_tid2013", dataset="tid2013",
+                                  distortions=TID2013_DISTORTIONS),
         # The embedded synthetic sets, at paper scale.
         "crowd_synthetic": _crowd_paper(name="crowd_synthetic", dataset="synthetic_crowd",
                                         init="scratch", weights_file=""),

@@ -103,9 +103,25 @@ def test_ops_work_inside_tf_data(photo):
     np.testing.assert_array_equal(batch[1], eager)
     with pytest.raises(ValueError, match="unknown distortion"):
         distortions.distort(photo, "motion_blur", 1)
+    from rankjax import config
+    kinds = config.TID2013_DISTORTIONS  # every TID2013 type as a branch of one graph
+    ds = tf.data.Dataset.range(len(kinds)).map(
+        lambda k: distortions.ranked_set(tf.constant(photo[:64, :64]), tf.cast(k, tf.int32),
+                                         (1, 5), kinds, tf.constant([0, 1])))
+    sets = list(ds.as_numpy_iterator())
+    assert len(sets) == 14 and all(s.shape == (2, 64, 64, 3) for s in sets)
+    assert all(not np.array_equal(s[0], s[1]) for s in sets)
 
 
 # ------------------------------------------------------------------- TID2013's types
+
+def test_tid2013_preset_uses_registered_types():
+    from rankjax import config
+    cfg = config.get_preset("iqa_tid2013")
+    assert cfg.distortions == config.TID2013_DISTORTIONS and len(set(cfg.distortions)) == 14
+    assert set(cfg.distortions) <= set(distortions.DISTORTIONS.names())
+    assert config.get_preset("iqa_tid2013_cpu_small").distortions == cfg.distortions
+
 
 def test_ycbcr_matches_pillow(photo):
     ours = distortions.rgb_to_ycbcr(tf.constant(photo, tf.float32) / 255.0).numpy() * 255.0
