@@ -17,7 +17,9 @@ import tempfile  # noqa: E402
 # cache: a resumed or repeated tiny run loads its train step instead of compiling it again.
 # Set after `import jax`, so this process itself does not use it.
 _CHILD_CACHE = tempfile.TemporaryDirectory(prefix="rankjax_test_jax_cache_")
-os.environ.update(JAX_COMPILATION_CACHE_DIR=_CHILD_CACHE.name,
+# The synthetic datasets are generated once per session, never in the user's ~/.cache.
+os.environ["RANKJAX_CACHE"] = os.path.join(_CHILD_CACHE.name, "synthetic")
+os.environ.update(JAX_COMPILATION_CACHE_DIR=os.path.join(_CHILD_CACHE.name, "jax"),
                   JAX_PERSISTENT_CACHE_MIN_COMPILE_TIME_SECS="0",
                   JAX_PERSISTENT_CACHE_MIN_ENTRY_SIZE_BYTES="0")
 

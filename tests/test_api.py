@@ -26,7 +26,7 @@ def readme_block(heading):
 
 def child_env(tmp_path):
     env = {k: v for k, v in os.environ.items() if k != "XLA_FLAGS"}
-    env.update(RANKJAX_CACHE=str(tmp_path / "cache"), TF_CPP_MIN_LOG_LEVEL="3")
+    env.update(TF_CPP_MIN_LOG_LEVEL="3")  # conftest's RANKJAX_CACHE
     return env
 
 
@@ -70,8 +70,8 @@ def test_predict_takes_paths_pil_and_arrays_alike(crowd_run):
     latest = rankjax.load(str(crowd_run / "runs" / "crowd_cpu_small"), which="latest")
     folder = rankjax.load(str(crowd_run / "runs" / "crowd_cpu_small" / "checkpoints" / "4"))
     assert folder.predict(path)[0]["count"] == latest.predict(path)[0]["count"]
-    tiles = rankjax.load(str(crowd_run / "runs" / "crowd_cpu_small"), count_protocol="tiles")
-    assert tiles.cfg.count_protocol == "tiles" and predictor.cfg.count_protocol == "whole"
+    whole = rankjax.load(str(crowd_run / "runs" / "crowd_cpu_small"), count_protocol="whole")
+    assert whole.cfg.count_protocol == "whole" and predictor.cfg.count_protocol == "tiles"
     with pytest.raises(ValueError, match="in \\[0, 1\\]"):
         predictor.predict(array.astype(np.float32))  # 0..255 floats are refused
 

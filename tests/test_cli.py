@@ -22,7 +22,7 @@ TINY = ["--width", "0.125", "--image_size", "32", "--labeled_batch", "2", "--ran
 
 def env(tmp_path):
     child = {k: v for k, v in os.environ.items() if k != "XLA_FLAGS"}  # one device
-    child.update(RANKJAX_CACHE=str(tmp_path / "cache"), PYTHONUNBUFFERED="1",
+    child.update(PYTHONUNBUFFERED="1",
                  TF_CPP_MIN_LOG_LEVEL="3")  # and conftest's compilation cache
     return child
 

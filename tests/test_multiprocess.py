@@ -38,7 +38,7 @@ def launch(tmp_path, workdir, processes, devices, port=None, out="out"):
     for index in range(processes):
         env = {k: v for k, v in os.environ.items() if k != "XLA_FLAGS"}
         env.update(XLA_FLAGS=f"--xla_force_host_platform_device_count={devices}",
-                   RANKJAX_CACHE=str(tmp_path.parent / "cache"), TF_CPP_MIN_LOG_LEVEL="3",
+                   TF_CPP_MIN_LOG_LEVEL="3",
                    PYTHONUNBUFFERED="1")
         if processes > 1:
             env.update(JAX_COORDINATOR_ADDRESS=f"localhost:{port}",
@@ -75,7 +75,7 @@ def test_two_processes_train_exactly_as_one_even_after_a_kill(tmp_path):
     # The synthetic data is made once, then the reference (1 process of 4 devices) runs
     # beside the two processes (they wait on each other often: this saves wall time).
     from rankjax import synthetic
-    synthetic.crowd_folder(str(tmp_path.parent / "cache"))
+    synthetic.crowd_folder()  # in conftest's RANKJAX_CACHE
     reference = launch(tmp_path, "one", 1, 4, out="one")
     one_process = tmp_path / "one"
     procs = launch(tmp_path, "run", 2, 2, free_port())

@@ -45,7 +45,7 @@ def test_notebook_runs_top_to_bottom(tmp_path):
     script = tmp_path / "notebook.py"
     script.write_text("import matplotlib\nmatplotlib.use('Agg')\n" + "\n\n".join(parts))
     env = {k: v for k, v in os.environ.items() if k != "XLA_FLAGS"}
-    env.update(PYTHONPATH=ROOT, RANKJAX_CACHE=str(tmp_path / "cache"), TF_CPP_MIN_LOG_LEVEL="3")
+    env.update(PYTHONPATH=ROOT, TF_CPP_MIN_LOG_LEVEL="3")  # conftest's RANKJAX_CACHE
     out = subprocess.run([sys.executable, str(script)], cwd=tmp_path, env=env,
                          capture_output=True, text=True, timeout=300)
     assert out.returncode == 0, out.stderr[-3000:]

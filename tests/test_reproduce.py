@@ -42,7 +42,7 @@ def test_smoke_table_runs_skips_and_reports(tmp_path, monkeypatch, capsys):
                "smoke", "--runs_dir", str(tmp_path / "runs"), "--results_dir",
                str(tmp_path / "results"), "--quiet"]
     env = {k: v for k, v in os.environ.items() if k != "XLA_FLAGS"}
-    env.update(RANKJAX_CACHE=str(tmp_path / "cache"), TF_CPP_MIN_LOG_LEVEL="3")
+    env.update(TF_CPP_MIN_LOG_LEVEL="3")  # conftest's RANKJAX_CACHE
     first = subprocess.run(command, cwd=tmp_path, env=env, capture_output=True, text=True,
                            timeout=400)
     assert first.returncode == 0, first.stderr[-3000:]
