@@ -54,10 +54,10 @@ def test_select_takes_the_least_certain_first():
 
 @pytest.mark.parametrize("task, preset", [("crowd", "crowd_cpu_small"),
                                           ("iqa", "iqa_cpu_small")])
-def test_pool_certainty_runs_for_every_task(tmp_path, task, preset):
+def test_pool_certainty_runs_for_every_task(task, preset):
     cfg = config_lib.get_preset(preset).replace(
         width=0.125, image_size=32, ranked_per_group=3, certainty_pairs=6,
-        data_dir=str(tmp_path / "cache"), patch_min=32, patch_max=32)
+        patch_min=32, patch_max=32)  # synthetic data in conftest's RANKJAX_CACHE
     train, _ = datasets.load(cfg.dataset, cfg.data_dir, seed=0)
     paths = [r.path for r in train[:5]]
     model = training.build_model(cfg)
