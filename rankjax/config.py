@@ -216,10 +216,11 @@ def _crowd_paper(**changes) -> Config:
     return base.replace(**changes)
 
 
-# TID2013's types that rankjax generates (14 of the authors' 17; rankjax.distortions).
+# TID2013's types that rankjax generates (16 of the authors' 17; rankjax.distortions).
 TID2013_DISTORTIONS = ("gaussian_noise", "gaussian_noise_color", "high_frequency_noise",
                        "impulse_noise", "quantization_noise", "gaussian_blur", "jpeg",
-                       "jpeg2000", "mean_shift", "contrast_change", "color_saturation",
+                       "jpeg2000", "non_eccentricity_noise", "block_wise", "mean_shift",
+                       "contrast_change", "color_saturation",
                        "multiplicative_noise", "color_quantization_dither",
                        "chromatic_aberration")
 
@@ -261,7 +262,7 @@ def _build_presets() -> dict[str, Config]:
         "iqa_live": _iqa_paper(name="iqa_live", dataset="live"),
         # LIVE In the Wild: authentic distortions; ranked sets from synthetic ones.
         "iqa_clive": _iqa_paper(name="iqa_clive", dataset="clive"),
-        # TID2013: ranked sets of the 14 of its types rankjax generates (the authors': 17).
+        # TID2013: ranked sets of the 16 of its types rankjax generates (the authors': 17).
         "iqa_tid2013": _iqa_paper(name="iqa_tid2013", dataset="tid2013",
                                   distortions=TID2013_DISTORTIONS),
         # The embedded synthetic sets, at paper scale.

@@ -14,9 +14,9 @@ TID2013's types that the RankIQA authors generated (their levels, a fifth strong
 added where they had four): gaussian_noise_color (#2), high_frequency_noise (#5),
 impulse_noise (#6), quantization_noise (#7), mean_shift (#16), contrast_change (#17),
 color_saturation (#18), multiplicative_noise (#19), color_quantization_dither (#22),
-chromatic_aberration (#23); with the four above (#1, #8, #10, #11) 14 of their 17. Not
-yet: image denoising (#9, BM3D), non-eccentricity pattern noise (#14), local block-wise
-distortions (#15). `--distortions` takes any subset, comma-separated.
+chromatic_aberration (#23), non_eccentricity_noise (#14), block_wise (#15); with the four
+above (#1, #8, #10, #11) 16 of their 17. Not yet: image denoising (#9: the authors' is
+CBM3D applied to a noisy image). `--distortions` takes any subset, comma-separated.
 """
 
 from __future__ import annotations
@@ -240,6 +240,43 @@ def chromatic_aberration(image: tf.Tensor, shift: float, seed: tf.Tensor | None 
     return _to_uint8(x[0])
 
 
+def _block_mask(shape: tf.Tensor, count: int, side: tf.Tensor, seed: tf.Tensor,
+                margin: int = 0) -> tf.Tensor:
+    """(H, W) bool: `count` squares of `side` px at random places (top-left corners drawn
+    from seed[0] only, so the first n places are the same for every n)."""
+    height, width = shape[0], shape[1]
+    corners = tf.random.stateless_uniform((64 * 16, 2), tf.stack([seed[0], 7]))[:count]
+    top = tf.cast(corners[:, 0] * tf.cast(height - side - margin + 1, tf.float32), tf.int32)
+    left = tf.cast(corners[:, 1] * tf.cast(width - side - margin + 1, tf.float32), tf.int32)
+    rows, cols = tf.range(height)[None, :], tf.range(width)[None, :]
+    in_rows = (rows >= top[:, None]) & (rows < top[:, None] + side)
+    in_cols = (cols >= left[:, None]) & (cols < left[:, None] + side)
+    return tf.reduce_any(in_rows[:, :, None] & in_cols[:, None, :], axis=0)
+
+
+def non_eccentricity_noise(image: tf.Tensor, count: float, seed: tf.Tensor) -> tf.Tensor:
+    """#14: `count` 15 px patches each replaced by the patch 5 px below and to the right
+    (small displaced copies, as the authors'). Places come from seed[0]: a stronger level
+    keeps a weaker level's patches and adds more."""
+    x = _to_uint8(image)
+    shape = tf.shape(x)
+    displaced = tf.pad(x[5:, 5:], [[0, 5], [0, 5], [0, 0]], "SYMMETRIC")
+    mask = _block_mask(shape, int(count), tf.constant(15), seed, margin=5)
+    return tf.where(mask[..., None], displaced, x)
+
+
+def block_wise(image: tf.Tensor, count: float, seed: tf.Tensor) -> tf.Tensor:
+    """#15: `count` blocks (32 px, at most a quarter of the shorter side) filled with the
+    image's mean colour. Places come from seed[0]: a stronger level keeps a weaker
+    level's blocks and adds more. (The authors also vary the blocks' colour by level.)"""
+    x = tf.cast(image, tf.float32)
+    shape = tf.shape(x)
+    side = tf.maximum(1, tf.minimum(32, tf.reduce_min(shape[:2]) // 4))
+    mask = _block_mask(shape, int(count), side, seed)
+    mean = tf.reduce_mean(x, axis=(0, 1))
+    return _to_uint8(tf.where(mask[..., None], mean, x))
+
+
 @dataclasses.dataclass(frozen=True)
 class Distortion:
     """One distortion type: `apply(image, value, seed) -> uint8` at `levels[level - 1]`."""
@@ -264,6 +301,9 @@ DISTORTIONS.register("impulse_noise", Distortion(                 # 6
     impulse_noise, (0.005, 0.01, 0.05, 0.1, 0.2)))
 DISTORTIONS.register("quantization_noise", Distortion(            # 7: values per channel
     quantization_noise, (10, 8, 6, 4, 2)))
+DISTORTIONS.register("non_eccentricity_noise", Distortion(         # 14
+    non_eccentricity_noise, (30, 70, 150, 300, 600)))
+DISTORTIONS.register("block_wise", Distortion(block_wise, (2, 4, 8, 16, 32)))  # 15: 5 levels
 DISTORTIONS.register("mean_shift", Distortion(mean_shift, (15, 30, 45, 60, 75)))      # 16
 DISTORTIONS.register("contrast_change", Distortion(                # 17
     contrast_change, (0.85, 0.7, 0.55, 0.4, 0.25)))

@@ -109,7 +109,7 @@ def test_ops_work_inside_tf_data(photo):
         lambda k: distortions.ranked_set(tf.constant(photo[:64, :64]), tf.cast(k, tf.int32),
                                          (1, 5), kinds, tf.constant([0, 1])))
     sets = list(ds.as_numpy_iterator())
-    assert len(sets) == 14 and all(s.shape == (2, 64, 64, 3) for s in sets)
+    assert len(sets) == 16 and all(s.shape == (2, 64, 64, 3) for s in sets)
     assert all(not np.array_equal(s[0], s[1]) for s in sets)
 
 
@@ -118,7 +118,7 @@ def test_ops_work_inside_tf_data(photo):
 def test_tid2013_preset_uses_registered_types():
     from rankjax import config
     cfg = config.get_preset("iqa_tid2013")
-    assert cfg.distortions == config.TID2013_DISTORTIONS and len(set(cfg.distortions)) == 14
+    assert cfg.distortions == config.TID2013_DISTORTIONS and len(set(cfg.distortions)) == 16
     assert set(cfg.distortions) <= set(distortions.DISTORTIONS.names())
     assert config.get_preset("iqa_tid2013_cpu_small").distortions == cfg.distortions
 
@@ -191,3 +191,18 @@ def test_chromatic_aberration_matches_scipy(photo):
                          for c in range(3)], -1)
     ours = distortions.chromatic_aberration(tf.constant(photo), shift).numpy()
     assert np.abs(ours - np.round(expected)).max() <= 1.0
+
+
+def test_blocks_and_displaced_patches_by_hand(photo):
+    seed = tf.constant([3, 9])
+    blocks = distortions.block_wise(tf.constant(photo), 8, seed).numpy()
+    changed = np.any(blocks != photo, axis=-1)
+    mean = np.round(photo.reshape(-1, 3).mean(axis=0))
+    assert (np.abs(blocks[changed] - mean) <= 1).all()  # filled with the mean colour
+    assert 0 < changed.mean() <= 8 * 32 * 32 / 256 ** 2
+    more = distortions.block_wise(tf.constant(photo), 16, seed).numpy()
+    assert (np.any(more != photo, axis=-1) >= changed).all()  # a superset of the places
+    patches = distortions.non_eccentricity_noise(tf.constant(photo), 30, seed).numpy()
+    moved = np.any(patches != photo, axis=-1)
+    ys, xs = np.nonzero(moved)
+    np.testing.assert_array_equal(patches[ys, xs], photo[ys + 5, xs + 5])
