@@ -596,6 +596,38 @@ DATASETS.register("clive", Dataset("iqa", lambda data_dir: _with_sizes(_clive(da
                                           "Data/AllMOS_release.mat (ChallengeDB_release)"))
 
 
+# Datasets prepared with TFDS (rankjax.tfds_datasets): `tfds:BUILDER[/CONFIG]`, with
+# --data_dir the TFDS data directory (default ~/tensorflow_datasets, or gs://...).
+# (builder, config or None) -> (the reader its builder uses, task, fold)
+TFDS_SOURCES = {
+    ("shanghaitech", "part_a"): ("shanghaitech_a", "crowd", 0),
+    ("shanghaitech", "part_b"): ("shanghaitech_b", "crowd", 0),
+    **{("ucf_cc50", f"fold{k}"): ("ucf_cc_50", "crowd", k) for k in range(5)},
+    ("ucf_qnrf", None): ("ucf_qnrf", "crowd", 0),
+    ("mall", None): ("mall", "crowd", 0),
+    ("live", None): ("live", "iqa", 0),
+    ("tid2013", None): ("tid2013", "iqa", 0),
+    ("clive", None): ("clive", "iqa", 0),
+}
+
+
+def _tfds_reader(name: str, by_reference: bool) -> Callable:
+    def read(data_dir: str, split: str | None = None, fold: int = 0) -> list:
+        from rankjax import tfds_datasets
+        return tfds_datasets.read(name, data_dir, None if by_reference else split)
+    return read
+
+
+def _register_tfds() -> None:
+    for (builder, config), (_, task, _) in TFDS_SOURCES.items():
+        name = f"{builder}/{config}" if config else builder
+        DATASETS.register(f"tfds:{name}", Dataset(task, _tfds_reader(name, task == "iqa"),
+                                                   by_reference=task == "iqa"))
+
+
+_register_tfds()
+
+
 def for_task(task: str) -> tuple[str, ...]:
     """Names of the registered datasets whose records suit `task`."""
     return tuple(name for name, dataset in DATASETS.items() if dataset.task == task)

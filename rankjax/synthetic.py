@@ -38,7 +38,7 @@ def cache_root(data_dir: str = "") -> str:
         os.path.expanduser("~"), ".cache", "rankjax"))
 
 
-def _materialise(target: str, write) -> str:
+def materialise(target: str, write) -> str:
     """Runs `write(tmp_folder)` and moves the result into place atomically."""
     if os.path.isdir(target):
         return target
@@ -141,7 +141,7 @@ def crowd_folder(data_dir: str = "", seed: int = 0) -> str:
                 with open(stem + ".json", "w") as f:
                     json.dump({"points": heads.round(2).tolist()}, f)
 
-    return _materialise(os.path.join(cache_root(data_dir), f"{CROWD_VERSION}_seed{seed}"), write)
+    return materialise(os.path.join(cache_root(data_dir), f"{CROWD_VERSION}_seed{seed}"), write)
 
 
 # --------------------------------------------------------------------------- IQA
@@ -202,7 +202,7 @@ def quality_folder(data_dir: str = "", seed: int = 0) -> tuple[str, dict[str, fl
         with open(os.path.join(folder, "labels.json"), "w") as f:
             json.dump(labels, f, indent=0, sort_keys=True)
 
-    folder = _materialise(os.path.join(cache_root(data_dir),
+    folder = materialise(os.path.join(cache_root(data_dir),
                                        f"{QUALITY_VERSION}_{digest}_seed{seed}"), write)
     with open(os.path.join(folder, "labels.json")) as f:
         return folder, json.load(f)

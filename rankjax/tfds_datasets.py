@@ -1,0 +1,193 @@
+"""TFDS builders for the real datasets: prepare once, train anywhere by name.
+
+On a pod every host must read the same prepared data; the convention is a TFDS directory
+on shared storage rather than an unpacked folder copied to every host. Each builder
+reads the files you unpacked (`--manual_dir`) with rankjax's own reader, so a prepared
+dataset holds exactly the records, splits and counts that the folder reader gives:
+
+    python scripts/prepare_tfds.py shanghaitech/part_b --manual_dir ~/data/ShanghaiTech \
+        --data_dir gs://BUCKET/tfds
+    python train.py --preset crowd_shb --dataset tfds:shanghaitech/part_b --data_dir gs://BUCKET/tfds
+
+(The script calls the builder's download_and_prepare. The `tfds build` command of
+tensorflow-datasets 4.9.10 stops at start without apache-beam installed, which its CLI
+imports; with it, `tfds build shanghaitech --imports rankjax.tfds_datasets --config
+part_b --manual_dir ...` is the equivalent.)
+
+Builders (config names after the slash): shanghaitech/part_a, shanghaitech/part_b,
+ucf_cc50/fold0..fold4 (the authors' folds), ucf_qnrf, mall, live, tid2013, clive. Crowd
+sets keep their train and test splits; IQA sets have one split, `full`, which training
+divides 80/20 by reference image with the run's seed, as for the folder readers.
+
+Every example stores the image file's bytes as they were (no re-encoding), the size the
+reader gives it (UCF-QNRF images are read at most 1024 px a side), and its head points or
+score. Training writes the bytes of a split once to the local cache
+(RANKJAX_CACHE/tfds/...) and reads them like any other image file.
+"""
+
+from __future__ import annotations
+
+import os
+
+import numpy as np
+import tensorflow_datasets as tfds
+
+from rankjax import datasets
+
+VERSION = tfds.core.Version("1.0.0")
+SOURCES = datasets.TFDS_SOURCES  # (builder, config or None) -> (reader, task, fold)
+WHERE = {
+    "shanghaitech": "ShanghaiTech (Zhang et al., CVPR 2016), e.g. from the authors' page or "
+                    "Kaggle; --manual_dir is the folder holding part_A/ and part_B/",
+    "ucf_cc50": "UCF_CC_50 (Idrees et al., CVPR 2013) from crcv.ucf.edu/data/ucf-cc-50; "
+                "--manual_dir holds 1.jpg ... 50.jpg and 1_ann.mat ... 50_ann.mat",
+    "ucf_qnrf": "UCF-QNRF (Idrees et al., ECCV 2018) from crcv.ucf.edu/data/ucf-qnrf; "
+                "--manual_dir holds Train/ and Test/",
+    "mall": "Mall (Chen et al., BMVC 2012) from personal.ie.cuhk.edu.hk/~ccloy; --manual_dir "
+            "holds mall_gt.mat and frames/",
+    "live": "LIVE IQA release 2 (Sheikh et al.) from live.ece.utexas.edu; --manual_dir holds "
+            "jp2k/ jpeg/ wn/ gblur/ fastfading/ refimgs/ dmos.mat refnames_all.mat",
+    "tid2013": "TID2013 (Ponomarenko et al.) from ponomarenko.info/tid2013.htm; --manual_dir "
+               "holds distorted_images/ and mos_with_names.txt",
+    "clive": "LIVE In the Wild Challenge (Ghadiyaram and Bovik) from live.ece.utexas.edu; "
+             "--manual_dir is ChallengeDB_release/ (Images/, Data/)",
+}
+
+
+def _features(task: str) -> tfds.features.FeaturesDict:
+    common = {"image": tfds.features.Image(), "name": tfds.features.Text(),
+              "height": np.int32, "width": np.int32}
+    if task == "crowd":
+        return tfds.features.FeaturesDict({
+            **common, "points": tfds.features.Tensor(shape=(None, 2), dtype=np.float32)})
+    return tfds.features.FeaturesDict({**common, "score": np.float32,
+                                       "reference": tfds.features.Text()})
+
+
+def _example(record) -> dict:
+    example = {"image": record.path, "name": record.name, "height": record.height,
+               "width": record.width}
+    if isinstance(record, datasets.CrowdRecord):
+        return {**example, "points": np.asarray(record.points, np.float32).reshape(-1, 2)}
+    return {**example, "score": record.score, "reference": record.reference}
+
+
+with tfds.core.registered.skip_registration():  # the base itself is no dataset
+    class _Builder(tfds.core.GeneratorBasedBuilder):
+        """Reads the unpacked files of `manual_dir` with the rankjax reader of SOURCES."""
+        VERSION = VERSION
+
+        @classmethod
+        def _source(cls, config_name):
+            return SOURCES[(cls.name, config_name)]
+
+        def _info(self) -> tfds.core.DatasetInfo:
+            _, task, _ = self._source(self.builder_config.name if self.builder_config else None)
+            return self.dataset_info_from_configs(features=_features(task),
+                                                  disable_shuffling=True)  # reader's order
+
+        def _split_generators(self, dl_manager):
+            reader, _, fold = self._source(self.builder_config.name if self.builder_config
+                                           else None)
+            data_dir = os.fspath(dl_manager.manual_dir)
+            dataset = datasets.DATASETS.get(reader)
+            if dataset.by_reference:
+                return {"full": self._generate_examples(dataset.read(data_dir))}
+            return {split: self._generate_examples(dataset.read(data_dir, split, fold))
+                    for split in ("train", "test")}
+
+        def _generate_examples(self, records):
+            for index, record in enumerate(records):
+                yield f"{index:06d}", _example(record)
+
+
+def _builder(name: str, configs: tuple[str, ...] = ()) -> type:
+    attributes = {"name": name, "MANUAL_DOWNLOAD_INSTRUCTIONS": WHERE[name],
+                  "__module__": __name__}
+    if configs:
+        attributes["BUILDER_CONFIGS"] = [tfds.core.BuilderConfig(name=c) for c in configs]
+    # A class statement per builder would repeat the same body nine times.
+    return type(name.title().replace("_", ""), (_Builder,), attributes)
+
+
+Shanghaitech = _builder("shanghaitech", ("part_a", "part_b"))
+UcfCc50 = _builder("ucf_cc50", tuple(f"fold{k}" for k in range(5)))
+UcfQnrf = _builder("ucf_qnrf")
+Mall = _builder("mall")
+Live = _builder("live")
+Tid2013 = _builder("tid2013")
+Clive = _builder("clive")
+
+
+def read(name: str, tfds_data_dir: str, split: str | None) -> list:
+    """Records of a prepared dataset (`name` as in SOURCES, e.g. "shanghaitech/part_b"),
+    its images written once to the local cache; `split` None reads IQA's `full`."""
+    from rankjax import synthetic
+
+    builder_name, _, config = name.partition("/")
+    if (builder_name, config or None) not in SOURCES:
+        raise datasets.DatasetError(
+            f"unknown TFDS dataset {name!r}; prepared by rankjax: "
+            + ", ".join(f"{b}/{c}" if c else b for b, c in SOURCES))
+    builder = tfds.builder(name, data_dir=tfds_data_dir or None)
+    split = split or "full"
+    if not builder.is_prepared():
+        raise datasets.DatasetError(
+            f"TFDS dataset {name!r} is not prepared in {builder.data_dir!r}; prepare it with "
+            f"`python scripts/prepare_tfds.py {name} --manual_dir FOLDER_YOU_UNPACKED"
+            + (f" --data_dir {tfds_data_dir}" if tfds_data_dir else "") + "`")
+    target = os.path.join(synthetic.cache_root(), "tfds", name.replace("/", "_"),
+                          str(builder.version), split)
+
+    def write(folder):
+        ds = builder.as_dataset(split=split, decoders={"image": tfds.decode.SkipDecoding()})
+        for index, example in enumerate(tfds.as_numpy(ds)):  # names repeat (LIVE): a
+            os.makedirs(os.path.join(folder, f"{index:06d}"))   # folder per example
+            with open(os.path.join(folder, f"{index:06d}", example["name"].decode()), "wb") as f:
+                f.write(example["image"])
+
+    folder = synthetic.materialise(target, write)
+    ds = builder.as_dataset(split=split, decoders={"image": tfds.decode.SkipDecoding()})
+    records = []
+    for index, example in enumerate(tfds.as_numpy(ds)):
+        path = os.path.join(folder, f"{index:06d}", example["name"].decode())
+        size = dict(height=int(example["height"]), width=int(example["width"]))
+        if "points" in example:
+            records.append(datasets.CrowdRecord(path, example["points"], **size))
+        else:
+            records.append(datasets.QualityRecord(path, float(example["score"]),
+                                                  example["reference"].decode(), **size))
+    return records
+
+
+def prepare(name: str, manual_dir: str, data_dir: str = "") -> str:
+    """Builds `name` from the files unpacked in `manual_dir`; returns where it was written."""
+    if not os.path.isdir(os.path.expanduser(manual_dir)):
+        raise datasets.DatasetError(f"--manual_dir {manual_dir!r} is not a folder")
+    builder_name, _, config = name.partition("/")
+    if (builder_name, config or None) not in SOURCES:
+        raise datasets.DatasetError(f"unknown TFDS dataset {name!r}")
+    builder = tfds.builder(name, data_dir=data_dir or None)
+    builder.download_and_prepare(download_config=tfds.download.DownloadConfig(
+        manual_dir=os.path.expanduser(manual_dir)))
+    return os.fspath(builder.data_dir)
+
+
+def main() -> None:
+    import argparse
+
+    from rankjax import cli
+
+    names = [f"{b}/{c}" if c else b for b, c in SOURCES]
+    parser = argparse.ArgumentParser(description="Prepare a dataset for TFDS from the files "
+                                     "you unpacked (see rankjax/tfds_datasets.py).",
+                                     prog="scripts/prepare_tfds.py")
+    parser.add_argument("name", choices=names)
+    parser.add_argument("--manual_dir", required=True, help="the folder you unpacked")
+    parser.add_argument("--data_dir", default="", help="TFDS data directory (default "
+                        "~/tensorflow_datasets; gs://... for a pod)")
+    args = parser.parse_args()
+    cli.setup_logging()
+    with cli.user_errors(False):
+        print(f"prepared: {prepare(args.name, args.manual_dir, args.data_dir)}")
+

@@ -1,0 +1,75 @@
+"""TFDS builders: prepared from the official layouts and read back by name, they give the
+folder readers' records (counts, sizes, scores, pixels)."""
+
+import os
+
+import numpy as np
+import pytest
+
+import fixtures
+from rankjax import datasets, image_io
+from test_datasets import make_tid
+
+
+def prepare(name, manual_dir, data_dir):
+    import tensorflow_datasets as tfds
+
+    from rankjax import tfds_datasets
+    tfds_datasets.prepare(name, str(manual_dir), str(data_dir))
+    return tfds.builder(name, data_dir=str(data_dir))
+
+
+def same_records(ours, theirs):
+    assert [r.name for r in ours] == [r.name for r in theirs]
+    assert [(r.height, r.width) for r in ours] == [(r.height, r.width) for r in theirs]
+    for a, b in zip(ours, theirs):
+        if isinstance(a, datasets.CrowdRecord):
+            np.testing.assert_array_equal(a.points, b.points)
+        else:
+            assert (a.score, a.reference) == (b.score, b.reference)
+        np.testing.assert_array_equal(image_io.read_image(a.path), image_io.read_image(b.path))
+
+
+def test_crowd_sets_prepared_and_read_back(tmp_path):
+    data_dir = tmp_path / "tfds"
+    fixtures.make_shanghaitech(str(tmp_path / "shb"), "B")
+    builder = prepare("shanghaitech/part_b", tmp_path / "shb", data_dir)
+    assert "part_B/" in builder.MANUAL_DOWNLOAD_INSTRUCTIONS
+    for split in ("train", "test"):
+        same_records(datasets.read("tfds:shanghaitech/part_b", str(data_dir), split),
+                     datasets.read("shanghaitech_b", str(tmp_path / "shb"), split))
+    # UCF-QNRF is read at most 1024 px a side: the size and scaled points are kept.
+    fixtures.make_qnrf(str(tmp_path / "qnrf"))
+    prepare("ucf_qnrf", tmp_path / "qnrf", data_dir)
+    ours = datasets.read("tfds:ucf_qnrf", str(data_dir), "train")
+    same_records(ours, datasets.read("ucf_qnrf", str(tmp_path / "qnrf"), "train"))
+    assert (ours[0].height, ours[0].width) == (50, 1024)
+    # A training config takes the prepared name; its validation knows the task.
+    from rankjax import config
+    cfg = config.get_preset("crowd_shb").replace(dataset="tfds:shanghaitech/part_b",
+                                                 data_dir=str(data_dir))
+    train, test = datasets.load(cfg.dataset, cfg.data_dir)
+    assert (len(train), len(test)) == (2, 1)
+
+
+def test_quality_set_prepared_and_read_back(tmp_path):
+    mos = {f"i{r:02d}_{t:02d}_{l}.bmp": 7.0 - l for r in (1, 2) for t in (1, 8) for l in (1, 5)}
+    make_tid(tmp_path / "tid", mos)
+    prepare("tid2013", tmp_path / "tid", tmp_path / "tfds")
+    same_records(datasets.read("tfds:tid2013", str(tmp_path / "tfds")),
+                 datasets.read("tid2013", str(tmp_path / "tid")))
+
+
+def test_unprepared_or_unknown_names_say_what_to_do(tmp_path):
+    with pytest.raises(datasets.DatasetError, match="python scripts/prepare_tfds.py "
+                                                    "shanghaitech/part_a --manual_dir"):
+        datasets.read("tfds:shanghaitech/part_a", str(tmp_path), "train")
+    from rankjax import tfds_datasets
+    with pytest.raises(datasets.DatasetError, match="unknown TFDS dataset"):
+        tfds_datasets.read("shanghaitech/part_c", str(tmp_path), "train")
+
+
+def test_shanghaitech_a_prepared_from_real_data(shared_data, tmp_path):
+    prepare("shanghaitech/part_a", os.path.join(shared_data, "ShanghaiTech"), tmp_path)
+    train = datasets.read("tfds:shanghaitech/part_a", str(tmp_path), "train")
+    assert len(train) == 300 and sum(r.count for r in train) == 162413
