@@ -27,6 +27,7 @@ score. Training writes the bytes of a split once to the local cache
 
 from __future__ import annotations
 
+import hashlib
 import os
 
 import numpy as np
@@ -136,8 +137,12 @@ def read(name: str, tfds_data_dir: str, split: str | None) -> list:
             f"TFDS dataset {name!r} is not prepared in {builder.data_dir!r}; prepare it with "
             f"`python scripts/prepare_tfds.py {name} --manual_dir FOLDER_YOU_UNPACKED"
             + (f" --data_dir {tfds_data_dir}" if tfds_data_dir else "") + "`")
+    # One local copy per prepared directory and content (a dataset prepared again, or
+    # elsewhere, gets its own).
+    info = builder.info.splits[split]
+    key = hashlib.sha1(f"{builder.data_dir}|{info.num_examples}|{info.num_bytes}".encode())
     target = os.path.join(synthetic.cache_root(), "tfds", name.replace("/", "_"),
-                          str(builder.version), split)
+                          f"{builder.version}_{key.hexdigest()[:12]}", split)
 
     def write(folder):
         ds = builder.as_dataset(split=split, decoders={"image": tfds.decode.SkipDecoding()})
