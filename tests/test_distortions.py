@@ -109,7 +109,7 @@ def test_ops_work_inside_tf_data(photo):
         lambda k: distortions.ranked_set(tf.constant(photo[:64, :64]), tf.cast(k, tf.int32),
                                          (1, 5), kinds, tf.constant([0, 1])))
     sets = list(ds.as_numpy_iterator())
-    assert len(sets) == 16 and all(s.shape == (2, 64, 64, 3) for s in sets)
+    assert len(sets) == 17 and all(s.shape == (2, 64, 64, 3) for s in sets)
     assert all(not np.array_equal(s[0], s[1]) for s in sets)
 
 
@@ -118,7 +118,7 @@ def test_ops_work_inside_tf_data(photo):
 def test_tid2013_preset_uses_registered_types():
     from rankjax import config
     cfg = config.get_preset("iqa_tid2013")
-    assert cfg.distortions == config.TID2013_DISTORTIONS and len(set(cfg.distortions)) == 16
+    assert cfg.distortions == config.TID2013_DISTORTIONS and len(set(cfg.distortions)) == 17
     assert set(cfg.distortions) <= set(distortions.DISTORTIONS.names())
     assert config.get_preset("iqa_tid2013_cpu_small").distortions == cfg.distortions
 
