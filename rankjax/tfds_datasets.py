@@ -9,10 +9,11 @@ dataset holds exactly the records, splits and counts that the folder reader give
         --data_dir gs://BUCKET/tfds
     python train.py --preset crowd_shb --dataset tfds:shanghaitech/part_b --data_dir gs://BUCKET/tfds
 
-(The script calls the builder's download_and_prepare. The `tfds build` command of
-tensorflow-datasets 4.9.10 stops at start without apache-beam installed, which its CLI
-imports; with it, `tfds build shanghaitech --imports rankjax.tfds_datasets --config
-part_b --manual_dir ...` is the equivalent.)
+(The script calls the builder's download_and_prepare. TFDS's own command works too,
+`tfds build shanghaitech --imports rankjax.tfds_datasets --config part_b --manual_dir ...
+--data_dir ...`, once the packages that the `tfds` command of tensorflow-datasets 4.9.10
+imports on start are installed: `pip install apache-beam mlcroissant` (checked in a
+separate virtual environment: the prepared directory reads back with the same records).)
 
 Builders (config names after the slash): shanghaitech/part_a, shanghaitech/part_b,
 ucf_cc50/fold0..fold4 (the authors' folds), ucf_qnrf, mall, live, tid2013, clive. Crowd
