@@ -22,6 +22,9 @@ import numpy as np
 
 VIDEO_EXTENSIONS = (".mp4", ".avi", ".mov", ".mkv", ".webm", ".m4v", ".mpg", ".mpeg")
 OVERLAY_ALPHA = 0.45
+# Fewest people per output cell that the overlay's full colour can stand for (an empty
+# first frame would otherwise make every later person saturate).
+MIN_COLOUR_SCALE = 0.05
 
 
 class VideoError(ValueError):
@@ -91,8 +94,9 @@ class OverlayWriter:
                 codec, rate=Fraction(self.rate).limit_denominator(1000))
             self.stream.width, self.stream.height = width // 2 * 2, height // 2 * 2
             self.stream.pix_fmt = "yuv420p"
-            # People per pixel of the first frame's densest cell, doubled: a fixed scale.
-            self.vmax = max(float(np.max(density)) * 2.0, 1e-6)
+            # Twice the first frame's densest cell (people per cell), at least
+            # MIN_COLOUR_SCALE: one fixed scale, so colours compare across frames.
+            self.vmax = max(float(np.max(density)) * 2.0, MIN_COLOUR_SCALE)
         per_cell = np.clip(density / self.vmax, 0.0, 1.0)
         colours = (colormaps["jet"](per_cell)[..., :3] * 255).astype(np.uint8)
         heat = np.asarray(Image.fromarray(colours).resize((width, height), Image.BILINEAR))
