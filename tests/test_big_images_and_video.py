@@ -56,10 +56,10 @@ def test_a_whole_image_beyond_the_memory_limit_is_predicted_in_windows(network, 
 
 def test_an_8000_by_6000_photo_fits_in_the_default_limit():
     side = crowd.window_side(1.0)  # full width, 4 GiB
-    assert side == 2304 and crowd.pass_bytes((side, side), 1.0) <= crowd.WHOLE_IMAGE_MAX_BYTES
+    assert side == 2112 and crowd.pass_bytes((side, side), 1.0) <= crowd.WHOLE_IMAGE_MAX_BYTES
     rows = crowd._axis_windows(6016, side, crowd.WINDOW_HALO)  # 6000 padded to 64
     cols = crowd._axis_windows(8000, side, crowd.WINDOW_HALO)
-    assert (len(rows), len(cols)) == (3, 4)
+    assert (len(rows), len(cols)) == (4, 5)
     for axis, side_px in ((rows, 6016), (cols, 8000)):
         covered = np.zeros(side_px, int)
         for first, end, start in axis:

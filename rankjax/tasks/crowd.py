@@ -272,15 +272,22 @@ def masked_density(predict, params, image: np.ndarray, cfg=None) -> np.ndarray:
     return np.where(valid, density_map / scale, 0.0)
 
 
+# Memory per input pixel of one pass that does not shrink with the width: the input's
+# copies and the first convolution's buffers. Calibrated with benchmarks/big_images.py
+# (whole-process peak: 5.6 GiB at width 1 with 2304 px windows, 9.5 GiB at width 0.25
+# with 4672 px windows, about 1.7 GiB of it the 8000 x 6000 image's own copies).
+PASS_BYTES_PER_PIXEL_FIXED = 168
+
+
 def pass_bytes(hw: tuple[int, int], width: float) -> float:
-    """Activation memory of one pass over an H x W input: two conv1 maps and their sum
-    (the largest layer), float32."""
-    return hw[0] * hw[1] * 64 * width * 4 * 3
+    """Memory of one pass over an H x W input: two float32 conv1 maps and their sum (the
+    largest layer) plus PASS_BYTES_PER_PIXEL_FIXED per pixel."""
+    return hw[0] * hw[1] * (64 * width * 4 * 3 + PASS_BYTES_PER_PIXEL_FIXED)
 
 
 def window_side(width: float, limit: float | None = None) -> int:
     """Side (a multiple of EVAL_PAD_MULTIPLE) of the largest square window whose pass
-    stays under `limit` bytes (WHOLE_IMAGE_MAX_BYTES): at full width and 4 GiB, 2304 px;
+    stays under `limit` bytes (WHOLE_IMAGE_MAX_BYTES): at full width and 4 GiB, 2112 px;
     never less than 2 * WINDOW_HALO + EVAL_PAD_MULTIPLE."""
     limit = WHOLE_IMAGE_MAX_BYTES if limit is None else limit
     side = int((limit / pass_bytes((1, 1), width)) ** 0.5)
