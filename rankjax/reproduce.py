@@ -298,6 +298,11 @@ def summarise(table: Table, results: list[dict]) -> list[dict]:
         if table.kind == "curve":  # a reference run beside the curves
             row.update(strategy=cell.name, reference=True)
         row.update(_spread([r["metrics"] for r in runs]))
+        if all(table.metric in r.get("metrics_last_checkpoint", {}) for r in runs):
+            # The table's metric of each run's last checkpoint too: selection on a small
+            # validation split can pick an early one (see the Mall table).
+            row.update(_spread([{f"{table.metric}_last": r["metrics_last_checkpoint"][
+                table.metric]} for r in runs]))
         row["minutes_per_run"] = float(np.mean([r["seconds"] for r in runs]) / 60)
         rows.append(row)
     return rows
