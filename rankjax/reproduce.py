@@ -135,9 +135,9 @@ def _tables() -> dict[str, Table]:
                        "hinge is zero on almost every step (pair accuracy 1.0 from step 500 "
                        "on). The multitask run's 36 minutes include time other jobs took "
                        "from the same 2 cores (a benchmark and test suites ran beside it).\n\n"
-                       "baseline_100% (seed 0) gives the numbers of the README's earlier run "
-                       "of the same command to the last digit (3.63 best, 3.08 last): "
-                       "deterministic. 10 % of the labels (72 frames) does as well as all "
+                       "baseline_100% (seed 0) gives the numbers the README reports for an "
+                       "earlier run of the same command, to the two decimals it prints "
+                       "(3.63 best, 3.08 last). 10 % of the labels (72 frames) does as well as all "
                        "720: consecutive frames of one camera repeat each other. Neither "
                        "reaches the MAE 2.5 we aimed for."),
         _scarcity("label_scarcity_clive", "CLIVE: labeled fraction x paradigm",
