@@ -52,13 +52,14 @@ def frames(path: str, every: int = 1) -> Iterator[tuple[int, float, np.ndarray]]
         stream = container.streams.video[0]
         stream.thread_type = "AUTO"
         rate = float(stream.average_rate or 25)
+        index = -1
         try:
             for index, frame in enumerate(container.decode(stream)):
                 if index % every == 0:
                     seconds = float(frame.time) if frame.time is not None else index / rate
                     yield index, seconds, frame.to_ndarray(format="rgb24")
         except av.error.FFmpegError as error:
-            raise VideoError(f"{path!r}: decoding failed after frame {index}: {error}") \
+            raise VideoError(f"{path!r}: decoding failed after {index + 1} frames: {error}") \
                 from error
 
 
