@@ -39,24 +39,24 @@ def _to_uint8(image: tf.Tensor) -> tf.Tensor:
     return tf.cast(tf.clip_by_value(tf.round(image), 0, 255), tf.uint8)
 
 
+def _blur(x: tf.Tensor, sigma: float, radius: int, mode: str = "REFLECT") -> tf.Tensor:
+    """Separable Gaussian blur of a float (H, W, 3) tensor, `radius` taps each side."""
+    taps = tf.cast(tf.range(-radius, radius + 1), tf.float32)
+    taps = tf.exp(-taps ** 2 / (2 * sigma ** 2))
+    taps /= tf.reduce_sum(taps)
+    padded = tf.pad(x[None], [[0, 0], [radius, radius], [radius, radius], [0, 0]], mode)
+    x = tf.nn.depthwise_conv2d(padded, tf.tile(taps[None, :, None, None], [1, 1, 3, 1]),
+                               [1] * 4, "VALID")
+    return tf.nn.depthwise_conv2d(x, tf.tile(taps[:, None, None, None], [1, 1, 3, 1]),
+                                  [1] * 4, "VALID")[0]
+
+
 def gaussian_blur(image: tf.Tensor, size: int, seed: tf.Tensor | None = None) -> tf.Tensor:
     """Kernel of `size` taps, sigma = size / 6 (MATLAB fspecial), symmetric borders."""
     size = int(size)
-    sigma = size / 6.0
-    x = tf.cast(image, tf.float32)
-    shape = tf.shape(x)
     # Symmetric padding cannot exceed the image: truncate the kernel on small crops.
-    radius = tf.minimum(size // 2, tf.reduce_min(shape[:2]) - 1)
-    taps = tf.cast(tf.range(-radius, radius + 1), tf.float32)
-    kernel = tf.exp(-taps ** 2 / (2 * sigma ** 2))
-    kernel /= tf.reduce_sum(kernel)
-    x = tf.pad(x[None], [[0, 0], [radius, radius], [radius, radius], [0, 0]], "SYMMETRIC")
-    channels = 3
-    horizontal = tf.tile(kernel[None, :, None, None], [1, 1, channels, 1])
-    vertical = tf.tile(kernel[:, None, None, None], [1, 1, channels, 1])
-    x = tf.nn.depthwise_conv2d(x, horizontal, [1, 1, 1, 1], "VALID")
-    x = tf.nn.depthwise_conv2d(x, vertical, [1, 1, 1, 1], "VALID")
-    return _to_uint8(x[0])
+    radius = tf.minimum(size // 2, tf.reduce_min(tf.shape(image)[:2]) - 1)
+    return _to_uint8(_blur(tf.cast(image, tf.float32), size / 6.0, radius, "SYMMETRIC"))
 
 
 def gaussian_noise(image: tf.Tensor, variance: float, seed: tf.Tensor) -> tf.Tensor:
@@ -130,17 +130,6 @@ def _unit(image: tf.Tensor) -> tf.Tensor:
 
 def _from_unit(x: tf.Tensor) -> tf.Tensor:
     return _to_uint8(tf.clip_by_value(x, 0.0, 1.0) * 255.0)
-
-
-def _blur(x: tf.Tensor, sigma: float, radius: int, mode: str = "REFLECT") -> tf.Tensor:
-    """Separable Gaussian blur of a float (H, W, 3) tensor, `radius` taps each side."""
-    taps = tf.exp(-tf.range(-radius, radius + 1, dtype=tf.float32) ** 2 / (2 * sigma ** 2))
-    taps /= tf.reduce_sum(taps)
-    padded = tf.pad(x[None], [[0, 0], [radius, radius], [radius, radius], [0, 0]], mode)
-    x = tf.nn.depthwise_conv2d(padded, tf.tile(taps[None, :, None, None], [1, 1, 3, 1]),
-                               [1] * 4, "VALID")
-    return tf.nn.depthwise_conv2d(x, tf.tile(taps[:, None, None, None], [1, 1, 3, 1]),
-                                  [1] * 4, "VALID")[0]
 
 
 def gaussian_noise_color(image: tf.Tensor, variance: float, seed: tf.Tensor) -> tf.Tensor:
@@ -243,8 +232,8 @@ def image_denoising(image: tf.Tensor, variance: float, seed: tf.Tensor) -> tf.Te
     """#9, a stand-in: Gaussian noise of `variance` (images in [0, 1]) removed again by a
     Gaussian smoothing matched to the noise (sigma = 1 + 10 x its std, px), leaving blur
     and residual noise. The authors denoise with CBM3D offline, whose artefacts differ;
-    CBM3D (the `bm3d` package 4.0.3, for non-commercial use) took 2.4 s per 64 px crop
-    and 6.6 s per 224 px crop on 2 CPU cores, too slow for ranked sets made on the fly."""
+    CBM3D (the `bm3d` package, for non-commercial use) needs seconds per crop on a CPU,
+    too slow for ranked sets made on the fly."""
     x = _unit(image)
     std = float(np.sqrt(variance))
     noisy = x + tf.random.stateless_normal(tf.shape(x), seed, stddev=std)

@@ -108,7 +108,7 @@ def _builder(name: str, configs: tuple[str, ...] = ()) -> type:
                   "__module__": __name__}
     if configs:
         attributes["BUILDER_CONFIGS"] = [tfds.core.BuilderConfig(name=c) for c in configs]
-    # A class statement per builder would repeat the same body nine times.
+    # A class statement per builder would repeat the same body seven times.
     return type(name.title().replace("_", ""), (_Builder,), attributes)
 
 
@@ -121,16 +121,25 @@ Tid2013 = _builder("tid2013")
 Clive = _builder("clive")
 
 
+NAMES = tuple(f"{b}/{c}" if c else b for b, c in SOURCES)
+RECORDS_FILE = "records.json"
+
+
+def _check_name(name: str) -> None:
+    if name not in NAMES:
+        raise datasets.DatasetError(f"unknown TFDS dataset {name!r}; prepared by rankjax: "
+                                    + ", ".join(NAMES))
+
+
 def read(name: str, tfds_data_dir: str, split: str | None) -> list:
-    """Records of a prepared dataset (`name` as in SOURCES, e.g. "shanghaitech/part_b"),
-    its images written once to the local cache; `split` None reads IQA's `full`."""
+    """Records of a prepared dataset (`name` as in SOURCES, e.g. "shanghaitech/part_b").
+    On first use the split is read once: its images are written to the local cache and
+    its records beside them (records.json); later uses read only that file."""
+    import json
+
     from rankjax import synthetic
 
-    builder_name, _, config = name.partition("/")
-    if (builder_name, config or None) not in SOURCES:
-        raise datasets.DatasetError(
-            f"unknown TFDS dataset {name!r}; prepared by rankjax: "
-            + ", ".join(f"{b}/{c}" if c else b for b, c in SOURCES))
+    _check_name(name)
     builder = tfds.builder(name, data_dir=tfds_data_dir or None)
     split = split or "full"
     if not builder.is_prepared():
@@ -147,32 +156,44 @@ def read(name: str, tfds_data_dir: str, split: str | None) -> list:
 
     def write(folder):
         ds = builder.as_dataset(split=split, decoders={"image": tfds.decode.SkipDecoding()})
-        for index, example in enumerate(tfds.as_numpy(ds)):  # names repeat (LIVE): a
-            os.makedirs(os.path.join(folder, f"{index:06d}"))   # folder per example
-            with open(os.path.join(folder, f"{index:06d}", example["name"].decode()), "wb") as f:
+        rows = []
+        for index, example in enumerate(tfds.as_numpy(ds)):
+            # Names repeat (LIVE): a folder per example keeps each file's own name.
+            file_name = os.path.join(f"{index:06d}", example["name"].decode())
+            os.makedirs(os.path.join(folder, f"{index:06d}"))
+            with open(os.path.join(folder, file_name), "wb") as f:
                 f.write(example["image"])
+            row = {"file": file_name, "height": int(example["height"]),
+                   "width": int(example["width"])}
+            if "points" in example:
+                row["points"] = example["points"].tolist()
+            else:
+                row.update(score=float(example["score"]),
+                           reference=example["reference"].decode())
+            rows.append(row)
+        with open(os.path.join(folder, RECORDS_FILE), "w") as f:
+            json.dump(rows, f)
 
     folder = synthetic.materialise(target, write)
-    ds = builder.as_dataset(split=split, decoders={"image": tfds.decode.SkipDecoding()})
+    with open(os.path.join(folder, RECORDS_FILE)) as f:
+        rows = json.load(f)
     records = []
-    for index, example in enumerate(tfds.as_numpy(ds)):
-        path = os.path.join(folder, f"{index:06d}", example["name"].decode())
-        size = dict(height=int(example["height"]), width=int(example["width"]))
-        if "points" in example:
-            records.append(datasets.CrowdRecord(path, example["points"], **size))
+    for row in rows:
+        path, size = os.path.join(folder, row["file"]), dict(height=row["height"],
+                                                            width=row["width"])
+        if "points" in row:
+            points = np.asarray(row["points"], np.float32).reshape(-1, 2)
+            records.append(datasets.CrowdRecord(path, points, **size))
         else:
-            records.append(datasets.QualityRecord(path, float(example["score"]),
-                                                  example["reference"].decode(), **size))
+            records.append(datasets.QualityRecord(path, row["score"], row["reference"], **size))
     return records
 
 
 def prepare(name: str, manual_dir: str, data_dir: str = "") -> str:
     """Builds `name` from the files unpacked in `manual_dir`; returns where it was written."""
+    _check_name(name)
     if not os.path.isdir(os.path.expanduser(manual_dir)):
         raise datasets.DatasetError(f"--manual_dir {manual_dir!r} is not a folder")
-    builder_name, _, config = name.partition("/")
-    if (builder_name, config or None) not in SOURCES:
-        raise datasets.DatasetError(f"unknown TFDS dataset {name!r}")
     builder = tfds.builder(name, data_dir=data_dir or None)
     builder.download_and_prepare(download_config=tfds.download.DownloadConfig(
         manual_dir=os.path.expanduser(manual_dir)))
@@ -184,11 +205,10 @@ def main() -> None:
 
     from rankjax import cli
 
-    names = [f"{b}/{c}" if c else b for b, c in SOURCES]
     parser = argparse.ArgumentParser(description="Prepare a dataset for TFDS from the files "
                                      "you unpacked (see rankjax/tfds_datasets.py).",
                                      prog="scripts/prepare_tfds.py")
-    parser.add_argument("name", choices=names)
+    parser.add_argument("name", choices=NAMES)
     parser.add_argument("--manual_dir", required=True, help="the folder you unpacked")
     parser.add_argument("--data_dir", default="", help="TFDS data directory (default "
                         "~/tensorflow_datasets; gs://... for a pod)")

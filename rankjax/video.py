@@ -16,7 +16,7 @@ from __future__ import annotations
 import csv
 import os
 import time
-from typing import Callable, Iterator
+from typing import Iterator
 
 import numpy as np
 
@@ -63,11 +63,13 @@ def frames(path: str, every: int = 1) -> Iterator[tuple[int, float, np.ndarray]]
                 from error
 
 
-def frame_rate(path: str) -> float:
+def rate_and_length(path: str) -> tuple[float, int]:
+    """(frames per second, number of frames; 0 when the container does not say)."""
     import av
 
     with av.open(path) as container:
-        return float(container.streams.video[0].average_rate or 25)
+        stream = container.streams.video[0]
+        return float(stream.average_rate or 25), int(stream.frames or 0)
 
 
 class OverlayWriter:
@@ -116,8 +118,7 @@ class OverlayWriter:
 
 
 def predict_video(predictor, path: str, out_dir: str, every: int = 1,
-                  overlay: bool = True, on_frame: Callable[[int], None] | None = None
-                  ) -> dict:
+                  overlay: bool = True, progress: bool = True) -> dict:
     """Predicts every `every`-th frame of `path` with `predictor` (rankjax.Predictor) and
     writes the CSV, the plot and (for tasks with density maps) the overlay video into
     `out_dir`. Returns {frames, mean, min, max, frames_per_second} of the predictions."""
@@ -126,11 +127,15 @@ def predict_video(predictor, path: str, out_dir: str, every: int = 1,
     os.makedirs(out_dir, exist_ok=True)
     stem = os.path.splitext(os.path.basename(path))[0]
     value = predictor.task.value_name
-    rate = frame_rate(path) if overlay else 25.0
+    from tqdm import tqdm
+
+    rate, length = rate_and_length(path)
     writer = None
     rows, start = [], time.perf_counter()
     try:
-        for index, seconds, frame in frames(path, every):
+        for index, seconds, frame in tqdm(frames(path, every), total=-(-length // every) or None,
+                                          desc=os.path.basename(path), unit="frame",
+                                          disable=not progress):
             result = predictor.predict(frame)[0]
             rows.append((index, seconds, result[value]))
             if overlay and "density" in result:
@@ -138,8 +143,6 @@ def predict_video(predictor, path: str, out_dir: str, every: int = 1,
                     writer = OverlayWriter(os.path.join(out_dir, f"{stem}_overlay.mp4.part"),
                                            rate / every)
                 writer.write(frame, result["density"], result[value])
-            if on_frame:
-                on_frame(index)
     finally:
         if writer is not None:
             writer.close()
