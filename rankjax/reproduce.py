@@ -360,6 +360,26 @@ def verdicts(table: Table, rows: list[dict]) -> list[tuple[Claim, str]]:
     return out
 
 
+def paired_by_seed(table: Table, results: list[dict]) -> list[dict]:
+    """Curve tables: per cycle, the first strategy's metric minus the second's for each seed
+    both ran (the two share the seed's initial labeled set and first training, so the
+    per-seed difference isolates the selection)."""
+    strategies = [c.name for c in table.cells if c.overrides.get("active_learning")]
+    if table.kind != "curve" or len(strategies) < 2:
+        return []
+    first, second = ({r["seed"]: r["curve"] for r in results
+                      if r["cell"] == name and "curve" in r} for name in strategies[:2])
+    seeds = sorted(set(first) & set(second))
+    rows = []
+    for cycle in range(min((min(len(first[s]), len(second[s])) for s in seeds), default=0)):
+        differences = [first[s][cycle][table.metric] - second[s][cycle][table.metric]
+                       for s in seeds]
+        rows.append({"cycle": cycle, "labeled_fraction": first[seeds[0]][cycle][
+            "labeled_fraction"], "seeds": seeds, "differences": differences,
+            "mean": float(np.mean(differences))})
+    return rows
+
+
 def write_csv(path: str, rows: list[dict]) -> None:
     import csv
 
@@ -431,6 +451,15 @@ def markdown(table: Table, rows: list[dict], results: list[dict], command: str,
     missing = [c.name for c in table.cells if c.name not in {row["cell"] for row in rows}]
     if missing:
         lines += ["", f"Not run yet: {', '.join(missing)}."]
+    paired = paired_by_seed(table, results)
+    if paired:
+        a, b = [c.name for c in table.cells if c.overrides.get("active_learning")][:2]
+        lines += ["", f"Paired by seed ({a} minus {b}, test {table.metric}; each seed's two "
+                  "runs share their first cycle):", "",
+                  "| labeled | " + " | ".join(f"seed {s}" for s in paired[0]["seeds"]) +
+                  " | mean |", "|---" * (len(paired[0]["seeds"]) + 2) + "|"]
+        lines += [f"| {100 * p['labeled_fraction']:.0f}% | " + " | ".join(
+            f"{d:+.3g}" for d in p["differences"]) + f" | {p['mean']:+.3g} |" for p in paired]
     lines += ["", "Verdicts:", ""]
     lines += [f"- {claim.text}: {verdict}" for claim, verdict in verdicts(table, rows)]
     if picture:

@@ -89,4 +89,7 @@ def test_active_learning_curves_hand_worked(tmp_path):
     assert verdict["ranking beats random at 20%"].startswith("reproduced")  # 31 vs 37
     text = reproduce.markdown(table, rows, results, "cmd")
     assert "| ranking@1 (20% labeled) | 2 |" in text
+    paired = reproduce.paired_by_seed(table, results)
+    assert [p["differences"] for p in paired] == [[0, 0], [-6, -6], [-5, -6], [-4, -2]]
+    assert "| 40% | -4 | -2 | -3 |" in text
     assert reproduce.plot(table, rows, str(tmp_path / "al.png"))
