@@ -5,6 +5,11 @@ subprocess. rankjax.platform.CPU_XLA_FLAGS holds the winner; this script is how
 it was chosen and how to re-check it on another CPU:
 
     python benchmarks/cpu_flags.py [--size 112] [--batch 8] [--steps 5]
+
+With --preset NAME (a crowd preset) each setting times that preset's own multitask step
+(benchmarks/train_throughput.py --preset) instead, and a few more candidates run:
+
+    python benchmarks/cpu_flags.py --preset crowd_shb_cpu_small --steps 15
 """
 
 from __future__ import annotations
@@ -19,6 +24,13 @@ CANDIDATES = {
     "xla_default": "",
     "ynn_fusion_empty": "--xla_cpu_experimental_ynn_fusion_type=",
     "ynn_minus_individual_conv": "--xla_cpu_experimental_ynn_fusion_type=-individual_convolution",
+}
+# Tried on the CPU presets' small step as well (--preset).
+MORE_CANDIDATES = {
+    "onednn": "--xla_cpu_use_onednn=true",
+    "xnnpack": "--xla_cpu_use_xnnpack=true",
+    "ynn_vector_width_512": "--xla_cpu_experimental_ynn_fusion_type=-individual_convolution "
+                            "--xla_cpu_prefer_vector_width=512",
 }
 
 CHILD = r"""
@@ -41,20 +53,36 @@ jax.block_until_ready(m)
 print(json.dumps({"seconds_per_step": (time.perf_counter() - t) / steps}))
 """
 
+PRESET_CHILD = r"""
+import json, sys
+import train_throughput
+from rankjax import config as config_lib
+seconds, _ = train_throughput.preset_step(config_lib.get_preset(sys.argv[1]), int(sys.argv[2]))
+print(json.dumps({"seconds_per_step": seconds}))
+"""
+
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--size", type=int, default=112)
     parser.add_argument("--batch", type=int, default=8)
     parser.add_argument("--steps", type=int, default=5)
+    parser.add_argument("--preset", default="", help="time this crowd preset's own step")
     args = parser.parse_args()
     root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+    candidates = {**CANDIDATES, **(MORE_CANDIDATES if args.preset else {})}
+    if args.preset:
+        child = [PRESET_CHILD, args.preset, str(args.steps)]
+        shape = f"preset={args.preset}"
+    else:
+        child = [CHILD, str(args.size), str(args.batch), str(args.steps)]
+        shape = f"size={args.size} batch={args.batch}"
     results = {}
-    for name, flag in CANDIDATES.items():
+    for name, flag in candidates.items():
         env = dict(os.environ, XLA_FLAGS=flag, RANKJAX_CPU_XLA_FLAGS="0", JAX_PLATFORMS="cpu",
-                   PYTHONPATH=root)
-        out = subprocess.run([sys.executable, "-c", CHILD, str(args.size), str(args.batch),
-                              str(args.steps)], env=env, capture_output=True, text=True)
+                   PYTHONPATH=os.pathsep.join([root, os.path.join(root, "benchmarks")]))
+        out = subprocess.run([sys.executable, "-c", *child], env=env, capture_output=True,
+                             text=True)
         if out.returncode:
             print(f"{name}: failed\n{out.stderr[-2000:]}")
             continue
@@ -62,8 +90,8 @@ def main() -> None:
     base = results.get("xla_default")
     for name, seconds in results.items():
         speedup = f" speedup_vs_default={base / seconds:.2f}" if base else ""
-        print(f"{name:28s} size={args.size} batch={args.batch} "
-              f"step={seconds * 1e3:8.1f} ms{speedup}  XLA_FLAGS='{CANDIDATES[name]}'")
+        print(f"{name:28s} {shape} step={seconds * 1e3:8.1f} ms{speedup}  "
+              f"XLA_FLAGS='{candidates[name]}'")
 
 
 if __name__ == "__main__":
