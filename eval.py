@@ -4,6 +4,7 @@
     python eval.py --workdir runs/crowd_cpu_small --which latest  # the last weights
     python eval.py --workdir runs/crowd_cpu_small --images photo.jpg my_folder/
     python eval.py --workdir runs/crowd_cpu_small --images street.mp4 --every_nth_frame 5
+    python eval.py --workdir runs/crowd_cpu_small --to_label unlabeled_folder/  # label these first
 
 Writes into <workdir>/eval_<split>_<which>/ (or --output): results.json (metrics, config,
 package versions, device), predictions.csv, and pictures. From Python: rankjax.load.
@@ -35,12 +36,16 @@ def main() -> None:
     parser.add_argument("--images", nargs="+", metavar="PATH",
                         help="your own images, videos or folders (no labels): counts or quality "
                              "scores; a video gets a per-frame CSV, a plot and an overlay video")
+    parser.add_argument("--to_label", nargs="+", metavar="PATH",
+                        help="unlabeled images or folders: rank them for annotation, least "
+                             "certain first (the paper's active-learning criterion): "
+                             "to_label.csv")
     parser.add_argument("--every_nth_frame", type=int, default=1, metavar="N",
                         help="videos: predict every N-th frame")
     parser.add_argument("--output", help="output folder (default: inside the run directory)")
     parser.add_argument("--set", nargs="+", default=[], metavar="FIELD=VALUE",
                         help="change how the run is evaluated: count_protocol=whole|tiles, "
-                             "test_crops=N")
+                             "test_crops=N, certainty_pairs=K (--to_label)")
     cli.add_debug_option(parser)
     args = parser.parse_args()
     cli.setup_logging()
@@ -61,8 +66,13 @@ def evaluate(args: argparse.Namespace) -> None:
     params, label = api.restore_params(cfg, args.workdir, args.which, args.checkpoint)
     predictor = api.Predictor(cfg, params, label)
 
+    if args.images and args.to_label:
+        raise ValueError("give --images or --to_label, not both")
     if args.images:
         predict_own(args, cfg, predictor)
+        return
+    if args.to_label:
+        rank_for_labeling(args, cfg, predictor)
         return
     sources = input_pipeline.build_sources(cfg)
     records = sources.test if args.split == "test" else sources.validation
@@ -111,6 +121,39 @@ def predict_own(args: argparse.Namespace, cfg, predictor) -> None:
     if failed:
         raise ValueError(f"{len(failed)} of {len(files)} files could not be read (named "
                          f"above); the others' predictions are in {os.path.abspath(out)}")
+
+
+def rank_for_labeling(args: argparse.Namespace, cfg, predictor) -> None:
+    """--to_label: every image's certainty C(z) from its own ranked sets (no labels needed),
+    least certain first, in to_label.csv; the first lines printed."""
+    import csv
+
+    from rankjax import active, api, image_io, rundir, video
+
+    paths = api.image_files(args.to_label)
+    for path in paths:  # one clear error naming the file before any work
+        if video.is_video(path):
+            raise ValueError(f"{path}: --to_label ranks images; extract the video's frames "
+                             f"first (or count it with --images)")
+        image_io.as_float_image(path)
+    certainty = predictor.certainty(paths, progress=not args.debug)
+    order = active.labeling_order(certainty, cfg.seed)
+    out = args.output or os.path.join(args.workdir, "to_label")
+    rows = [(rank + 1, paths[i], f"{certainty[i]:.4f}") for rank, i in enumerate(order)]
+
+    def write(f):
+        writer = csv.writer(f)
+        writer.writerow(["priority", "image", "certainty"])
+        writer.writerows(rows)
+
+    os.makedirs(out, exist_ok=True)
+    rundir.write_atomic(os.path.join(out, "to_label.csv"), write)
+    perfect = int((certainty == 1).sum())
+    print(f"{len(paths)} images, certainty from {cfg.certainty_pairs} ranked pairs each "
+          f"(mean {certainty.mean():.3f}; {perfect} ordered perfectly); label first:")
+    for priority, path, value in rows[:10]:
+        print(f"{priority}\t{path}\t{value}")
+    print(f"outputs: {os.path.abspath(os.path.join(out, 'to_label.csv'))}")
 
 
 if __name__ == "__main__":

@@ -29,6 +29,7 @@ import json
 import logging
 import math
 import os
+import zlib
 
 import jax
 import jax.numpy as jnp
@@ -83,9 +84,21 @@ def certainty_from_scores(scores: jax.Array, pairs: jax.Array, margin: float = 0
     return jax.vmap(one)(scores)
 
 
-def ranked_set_stream(paths: list[str], cfg: Config, sets: int, seed: int) -> tf.data.Dataset:
+def content_keys(paths: list[str]) -> list[int]:
+    """A 32-bit key per file from its bytes (CRC-32): the same image gets the same ranked
+    sets wherever it is listed, and under any name."""
+    keys = []
+    for path in paths:
+        with open(path, "rb") as f:
+            keys.append(zlib.crc32(f.read()))
+    return keys
+
+
+def ranked_set_stream(paths: list[str], cfg: Config, sets: int, seed: int,
+                      keys: list[int] | None = None) -> tf.data.Dataset:
     """Per image, in order: its `sets` ranked sets as one (sets * k, S, S, 3) stack; the
-    sets of image i are drawn with stateless seeds (seed, i * sets + j)."""
+    sets of image i are drawn with stateless seeds (seed, key_i * sets + j), key_i = i
+    unless `keys` gives one per image (e.g. `content_keys`)."""
     task, k, size = tasks.get(cfg.task), cfg.ranked_per_group, cfg.image_size
     sample = task.ranked_sample(cfg)
 
@@ -98,14 +111,18 @@ def ranked_set_stream(paths: list[str], cfg: Config, sets: int, seed: int) -> tf
 
     options = tf.data.Options()
     options.deterministic = True
-    ds = input_pipeline.image_paths_dataset(paths, cfg).enumerate().map(
+    ds = tf.data.Dataset.zip(
+        tf.data.Dataset.from_tensor_slices(np.asarray(
+            range(len(paths)) if keys is None else keys, np.int64)),
+        input_pipeline.image_paths_dataset(paths, cfg)).map(
         many, num_parallel_calls=tf.data.AUTOTUNE)
     return ds.batch(IMAGES_PER_CALL).prefetch(2).with_options(options)
 
 
 def pool_certainty(cfg: Config, params, paths: list[str], seed: int,
-                   progress: bool = False) -> np.ndarray:
-    """C(z) of every image of `paths` under `params`, in order."""
+                   progress: bool = False, keys: list[int] | None = None) -> np.ndarray:
+    """C(z) of every image of `paths` under `params`, in order. Image i's ranked sets are
+    seeded by its place in the list (Algorithm 1's pool), or by `keys[i]` if given."""
     from tqdm import tqdm
 
     from rankjax import training
@@ -117,7 +134,7 @@ def pool_certainty(cfg: Config, params, paths: list[str], seed: int,
     result = []
     bar = tqdm(total=len(paths), unit="image", desc="certainty", disable=not progress,
                dynamic_ncols=True)
-    for batch in ranked_set_stream(paths, cfg, sets, seed).as_numpy_iterator():
+    for batch in ranked_set_stream(paths, cfg, sets, seed, keys).as_numpy_iterator():
         n = len(batch)
         if n < IMAGES_PER_CALL:  # one compiled shape: pad the last call
             batch = np.concatenate([batch, np.repeat(batch[-1:], IMAGES_PER_CALL - n, 0)])
@@ -147,6 +164,17 @@ def by_ranking(cfg, params, paths, seed, progress=False):
 def at_random(cfg, params, paths, seed, progress=False):
     """The control: a seeded uniform draw."""
     return np.random.default_rng(seed).random(len(paths)), None
+
+
+def labeling_order(certainty: np.ndarray, seed: int) -> np.ndarray:
+    """Indices from least to most certain; ties (e.g. the many images ordered perfectly) in a
+    seeded random order rather than the order the files were listed in.
+
+    >>> labeling_order(np.array([1.0, 0.5, 1.0, 0.25]), seed=0)[:2].tolist()
+    [3, 1]
+    """
+    shuffled = np.random.default_rng(seed).permutation(len(certainty))
+    return shuffled[np.argsort(np.asarray(certainty)[shuffled], kind="stable")]
 
 
 def select(priority: np.ndarray, count: int) -> np.ndarray:

@@ -47,6 +47,20 @@ class Predictor:
         return [self.task.predict_image(self.cfg, self._predict, self.params,
                                         image_io.as_float_image(image)) for image in images]
 
+    def certainty(self, paths: list[str], seed: int | None = None,
+                  progress: bool = False) -> np.ndarray:
+        """C(z) of each image file: the share of `certainty_pairs` seeded ranked pairs of
+        its own ranked sets (nested crops, distortion levels) that this network orders
+        correctly. No labels needed; the least certain images are the ones to label first
+        (rankjax.active). An image's ranked sets depend on the seed and its bytes alone,
+        not on its name or place in the list."""
+        from rankjax import active
+
+        paths = list(paths)
+        return active.pool_certainty(self.cfg, self.params, paths,
+                                     self.cfg.seed if seed is None else seed, progress,
+                                     keys=active.content_keys(paths))
+
     def predict_video(self, path: str, out_dir: str, every: int = 1, overlay: bool = True
                       ) -> dict:
         """Predicts every `every`-th frame of a video, streamed; writes a CSV, a plot and an
@@ -96,7 +110,7 @@ def restore_params(cfg: Config, workdir: str, which: str = "latest",
 
 
 # Config fields that change how a trained network is evaluated, not the network.
-EVALUATION_FIELDS = ("count_protocol", "test_crops")
+EVALUATION_FIELDS = ("count_protocol", "test_crops", "certainty_pairs")
 
 
 def load(path: str, which: str = "best", **evaluation) -> Predictor:

@@ -257,6 +257,44 @@ def test_images_and_bad_inputs(trained, monkeypatch, capsys, caplog):
     assert code == 2 and "is a 'crowd' model" in err
 
 
+def test_to_label_ranks_unlabeled_images_least_certain_first(trained, monkeypatch, capsys):
+    """eval.py --to_label: every image once, least certain first, certainties equal to the
+    Python API's, whatever the file's name or place; a video or an unreadable file is
+    refused by name."""
+    import runpy
+
+    from rankjax import active, api
+
+    tmp_path, _ = trained
+    pool = tmp_path / "pool"
+    for i in range(5):
+        fixtures.write_image(str(pool / f"u{i}.png"), 40 + 8 * i, 48, seed=10 + i)
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setattr(sys, "argv", ["eval.py", "--workdir", "straight", "--to_label",
+                                      str(pool), "--set", "certainty_pairs=6"])
+    runpy.run_path(os.path.join(ROOT, "eval.py"), run_name="not_main")["main"]()
+    assert "label first:" in capsys.readouterr().out
+    rows = list(csv.DictReader(open(tmp_path / "straight" / "to_label" / "to_label.csv")))
+    assert sorted(r["image"] for r in rows) == sorted(str(p) for p in pool.iterdir())
+    values = [float(r["certainty"]) for r in rows]
+    assert values == sorted(values) and [r["priority"] for r in rows] == list("12345")
+    predictor = api.load(str(tmp_path / "straight"), certainty_pairs=6)
+    expected = predictor.certainty([r["image"] for r in rows])
+    np.testing.assert_allclose(values, expected, atol=1e-4)
+    # An image's certainty is its own: alone, or copied under another name, the same.
+    shutil.copy(rows[-1]["image"], tmp_path / "renamed.png")
+    alone = predictor.certainty([rows[0]["image"], str(tmp_path / "renamed.png")])
+    np.testing.assert_allclose(alone, [values[0], values[-1]], atol=1e-4)
+    from test_big_images_and_video import write_video
+    write_video(pool / "v.mp4", [np.zeros((48, 64, 3), np.uint8)] * 2)
+    (tmp_path / "bad.png").write_bytes(b"not an image")
+    for paths, message in (([str(pool)], "v.mp4: --to_label ranks images"),
+                           ([str(tmp_path / "bad.png")], "bad.png")):
+        code, err = fails_in_process(tmp_path, monkeypatch, capsys, "eval.py", "--workdir",
+                                     "straight", "--to_label", *paths)
+        assert code == 2 and message in err, err
+
+
 def test_iqa_train_and_score_own_images(tmp_path):
     out = run(tmp_path, "train.py", "--task", "iqa", "--workdir", "q", "--steps", "2", *TINY,
               "--image_size", "32", "--test_crops", "2", "--distortions", "jpeg,gaussian_noise")
