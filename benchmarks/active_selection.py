@@ -4,7 +4,8 @@
 
 For every run (<runs>/<strategy>/seed<k>/, made by `benchmarks/reproduce.py`) and cycle:
 how many images were chosen, how many of them the network ordered imperfectly
-(certainty < 1, ranking only), and the mean true count (or score) of the chosen images
+(certainty < 1, ranking only), the pool's mean certainty (ranking only), and the mean
+true count (or score) of the chosen images
 against the mean of the pool they were chosen from. Reads selected.csv, the cycle's
 selection.json and the dataset's labels; trains and predicts nothing.
 """
@@ -30,7 +31,8 @@ def main() -> None:
     from rankjax import datasets, rundir
 
     values, pools = {}, {}
-    print("strategy  seed  cycle  chosen  imperfect  chosen_mean_true  pool_mean_true")
+    print("strategy  seed  cycle  chosen  imperfect  pool_certainty  chosen_mean_true  "
+          "pool_mean_true")
     for run in sorted(glob.glob(os.path.join(args.runs, "*", "seed*"))):
         selections = sorted(glob.glob(os.path.join(run, "cycle_*", "selection.json")))
         if not selections:
@@ -52,8 +54,10 @@ def main() -> None:
             certainty = [item["certainty"] for item in selection["chosen"]]
             imperfect = ("-" if certainty[0] is None else
                          str(sum(c < 1 for c in certainty)))
+            pool_certainty = selection.get("pool_certainty_mean")
+            pool_certainty = "-" if pool_certainty is None else f"{pool_certainty:.3f}"
             print(f"{cfg.active_learning:8s}  {cfg.seed:4d}  {selection['cycle']:5d}  "
-                  f"{len(chosen):6d}  {imperfect:>9s}  "
+                  f"{len(chosen):6d}  {imperfect:>9s}  {pool_certainty:>14s}  "
                   f"{np.mean([truth[p] for p in chosen]):16.1f}  "
                   f"{np.mean([truth[p] for p in pool]):14.1f}")
             pool = [p for p in pool if p not in set(chosen)]

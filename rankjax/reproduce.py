@@ -180,7 +180,8 @@ def _tables() -> dict[str, Table]:
                               "CPU time). "
                               "The dashed line is multitask with every label, same steps. "
                               "The paper (ShanghaiTech A): 20 % chosen by ranking matched "
-                              "40 % random.\n\n"
+                              "40 % random. The training mean count for every test image "
+                              "scores MAE 71.9: every cell's mean beats it by 18 to 26 MAE.\n\n"
                               "Two seeds of the three were run (the third did not fit the "
                               "session). At 750 steps more labels barely help: random labels "
                               "score MAE 50.4 at 20 % and 50.6 at 40 %, and every label scores "
@@ -193,7 +194,7 @@ def _tables() -> dict[str, Table]:
                               "between seeds at 30 % and 40 %. What ranking selects "
                               "(`python benchmarks/active_selection.py --runs "
                               "runs/reproduce/active_learning_shb`): the network orders most of "
-                              "the pool perfectly (pool certainty mean 0.995 after cycle 0), so "
+                              "the pool perfectly (pool certainty mean 0.995 and 0.996 after cycle 0, 1.000 after cycle 2), so "
                               "only 25 and 24 of the 36 images chosen after cycle 0 were "
                               "ordered imperfectly, 13 and 12 after cycle 1, 3 and 5 after "
                               "cycle 2; the rest are ties, drawn in the pool's random order. "
@@ -364,9 +365,8 @@ def verdicts(table: Table, rows: list[dict]) -> list[tuple[Claim, str]]:
         if a is None or b is None:
             out.append((claim, "not run yet"))
             continue
-        mean, std = f"{table.metric}_mean", f"{table.metric}_std"
-        gain = (a[mean] - b[mean]) * (1 if table.higher_is_better else -1)
-        spread = max(a[std], b[std])
+        gain, spread = _gain_and_spread(table, a, b)
+        mean = f"{table.metric}_mean"
         detail = f"{table.metric} {a[mean]:.4g} vs {b[mean]:.4g}, spread {spread:.3g}"
         if min(a["seeds"], b["seeds"]) < 2:
             verdict = f"inconclusive (one seed; {detail})"
@@ -407,13 +407,19 @@ def paired_by_seed(table: Table, results: list[dict]) -> list[dict]:
     return rows
 
 
+def _gain_and_spread(table: Table, a: dict, b: dict) -> tuple[float, float]:
+    """How much row `a` beats row `b` on the table's metric, and the larger seed std."""
+    mean, std = f"{table.metric}_mean", f"{table.metric}_std"
+    gain = (a[mean] - b[mean]) * (1 if table.higher_is_better else -1)
+    return gain, max(a[std], b[std])
+
+
 def _beats(table: Table, by_cell: dict, better: str, worse: str) -> bool:
     a, b = by_cell.get(better), by_cell.get(worse)
     if a is None or b is None:
         return False
-    mean, std = f"{table.metric}_mean", f"{table.metric}_std"
-    gain = (a[mean] - b[mean]) * (1 if table.higher_is_better else -1)
-    return gain > max(a[std], b[std])
+    gain, spread = _gain_and_spread(table, a, b)
+    return gain > spread
 
 
 def write_csv(path: str, rows: list[dict]) -> None:
