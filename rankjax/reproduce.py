@@ -273,6 +273,12 @@ def run_table(table: Table, data_dir: str, runs_dir: str, results_dir: str,
                len(todo), unit="run", desc=table.name, disable=not progress)
     for cell, seed in todo:
         cfg = cell_config(cell, seed, data_dir).replace(name=f"{table.name}_{cell.name}")
+        same = identical_result(table, cell, seed, data_dir, results_dir)
+        if same is not None:  # trained once for another table: the same run, not a rerun
+            rundir.write_atomic(result_path(results_dir, table, cell, seed),
+                                lambda f: json.dump(same, f, indent=1, sort_keys=True))
+            bar.update(1)
+            continue
         workdir = os.path.join(runs_dir, table.name, cell.name, f"seed{seed}")
         bar.set_postfix_str(f"{cell.name} seed {seed}")
         start = time.time()
@@ -299,6 +305,24 @@ def run_table(table: Table, data_dir: str, runs_dir: str, results_dir: str,
         bar.update(1)
     bar.close()
     return load_results(table, results_dir)
+
+
+def identical_result(table: Table, cell: Cell, seed: int, data_dir: str,
+                     results_dir: str) -> dict | None:
+    """The result of a cell of another table whose run is this one (same preset,
+    overrides and data, hence the same config but its name), relabelled, or None."""
+    wanted = cell_config(cell, seed, data_dir).replace(name="")
+    for other in TABLES.values():
+        for twin in other.cells:
+            path = result_path(results_dir, other, twin, seed)
+            if other.name == table.name or not os.path.isfile(path):
+                continue
+            if cell_config(twin, seed, data_dir).replace(name="") == wanted:
+                with open(path) as f:
+                    result = json.load(f)
+                return {**result, "table": table.name, "cell": cell.name,
+                        "overrides": cell.overrides, "same_run_as": f"{other.name}/{twin.name}"}
+    return None
 
 
 def load_results(table: Table, results_dir: str) -> list[dict]:

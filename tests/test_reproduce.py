@@ -99,3 +99,23 @@ def test_active_learning_curves_hand_worked(tmp_path):
     assert [p["differences"] for p in paired] == [[0, 0], [-6, -6], [-5, -6], [-4, -2]]
     assert "| 40% | -4 | -2 | -3 |" in text
     assert reproduce.plot(table, rows, str(tmp_path / "al.png"))
+
+
+def test_a_cell_that_is_another_tables_run_is_not_trained_twice(tmp_path):
+    """paradigms_shb's baseline and all-pairs cells are label_scarcity_shb's 10 % cells
+    (same preset, overrides and data): their results are taken, relabelled; others are not."""
+    shb, ablation = reproduce.TABLES["label_scarcity_shb"], reproduce.TABLES["paradigms_shb"]
+    cells = {c.name: c for c in ablation.cells}
+    os.makedirs(tmp_path / "label_scarcity_shb")
+    for name in ("baseline_10%", "multitask_10%"):
+        with open(tmp_path / "label_scarcity_shb" / f"{name}_seed0.json", "w") as f:
+            json.dump({**result(name, 0, 50.0), "table": shb.name}, f)
+    found = reproduce.identical_result(ablation, cells["multitask_all"], 0, "/data",
+                                       str(tmp_path))
+    assert found["cell"] == "multitask_all" and found["table"] == "paradigms_shb"
+    assert found["same_run_as"] == "label_scarcity_shb/multitask_10%"
+    assert reproduce.identical_result(ablation, cells["baseline"], 0, "/data",
+                                      str(tmp_path))["same_run_as"].endswith("baseline_10%")
+    for name, seed in (("multitask_random", 0), ("baseline", 1)):
+        assert reproduce.identical_result(ablation, cells[name], seed, "/data",
+                                          str(tmp_path)) is None
