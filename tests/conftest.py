@@ -8,18 +8,28 @@ os.environ["XLA_FLAGS"] = (os.environ.get("XLA_FLAGS", "")
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 os.environ.setdefault("JAX_PLATFORMS", "cpu")
 
-import rankjax  # noqa: E402,F401  (applies the CPU flags before JAX starts)
-import jax  # noqa: E402
-import pytest  # noqa: E402
 import tempfile  # noqa: E402
 
 # Child processes (the command-line tests) share compiled programs through JAX's persistent
 # cache: a resumed or repeated tiny run loads its train step instead of compiling it again.
-# Set after `import jax`, so this process itself does not use it.
-_CHILD_CACHE = tempfile.TemporaryDirectory(prefix="rankjax_test_jax_cache_")
 # The synthetic datasets are generated once per session, never in the user's ~/.cache.
-os.environ["RANKJAX_CACHE"] = os.path.join(_CHILD_CACHE.name, "synthetic")
-os.environ.update(JAX_COMPILATION_CACHE_DIR=os.path.join(_CHILD_CACHE.name, "jax"),
+# One folder per test session: the first pytest process makes it (pytest-xdist's workers
+# inherit it, so they share the datasets and compiled programs) and deletes it at exit.
+_CACHE_KEYS = ("JAX_COMPILATION_CACHE_DIR", "JAX_PERSISTENT_CACHE_MIN_COMPILE_TIME_SECS",
+               "JAX_PERSISTENT_CACHE_MIN_ENTRY_SIZE_BYTES")
+if "RANKJAX_TEST_CACHE" not in os.environ:
+    _SESSION_CACHE = tempfile.TemporaryDirectory(prefix="rankjax_test_cache_")
+    os.environ["RANKJAX_TEST_CACHE"] = _SESSION_CACHE.name
+_ROOT = os.environ["RANKJAX_TEST_CACHE"]
+for _key in _CACHE_KEYS:  # only the children use the compilation cache, not this process
+    os.environ.pop(_key, None)
+
+import rankjax  # noqa: E402,F401  (applies the CPU flags before JAX starts)
+import jax  # noqa: E402
+import pytest  # noqa: E402
+
+os.environ["RANKJAX_CACHE"] = os.path.join(_ROOT, "synthetic")
+os.environ.update(JAX_COMPILATION_CACHE_DIR=os.path.join(_ROOT, "jax"),
                   JAX_PERSISTENT_CACHE_MIN_COMPILE_TIME_SECS="0",
                   JAX_PERSISTENT_CACHE_MIN_ENTRY_SIZE_BYTES="0")
 
