@@ -207,8 +207,9 @@ def _tables() -> dict[str, Table]:
             x_field="", line_field="",
             note="The baseline and all-pairs cells are label_scarcity_shb's 10 % runs "
                  "(`same_run_as` in their result files), 3 seeds; rank then fine-tune, "
-                 "random pairs and hard pairs have seed 0 only, so the first three verdicts "
-                 "set a one-seed number against a 3-seed mean. Seed 0 alone, test MAE of "
+                 "random pairs and hard pairs have seed 0 only. Verdicts compare the seeds "
+                 "both cells ran, so the first three stay inconclusive until those cells "
+                 "have a second seed. Seed 0 alone, test MAE of "
                  "the best checkpoint on validation: baseline 36.9, all pairs 36.8, random "
                  "pairs 36.9, hard pairs 37.0, rank then fine-tune 47.2 (3,000 ranking "
                  "steps, then 3,000 regression steps); the training mean scores 71.9. "
@@ -428,22 +429,27 @@ def _spread(metrics: list[dict]) -> dict:
     return out
 
 
-def verdicts(table: Table, rows: list[dict]) -> list[tuple[Claim, str]]:
-    """Reproduced / not reproduced when the mean difference exceeds the larger seed spread
-    (std) of the two cells; inconclusive otherwise, or when a cell is missing."""
-    by_cell = {row["cell"]: row for row in rows}
+def verdicts(table: Table, results: list[dict]) -> list[tuple[Claim, str]]:
+    """One verdict per claim, on the seeds both of its cells ran (a cell with 3 seeds is not
+    set against one with 1): reproduced / not reproduced when the difference of the means
+    exceeds the larger seed spread (std) of the two cells; inconclusive otherwise, with
+    fewer than two shared seeds, or when a cell is missing."""
     out = []
     for claim in table.claims:
-        a, b = by_cell.get(claim.better), by_cell.get(claim.worse)
-        if a is None or b is None:
+        a, b = (_per_seed(table, results, name) for name in (claim.better, claim.worse))
+        if not a or not b:
             out.append((claim, "not run yet"))
             continue
+        seeds = sorted(set(a) & set(b))
         gain, spread = _gain_and_spread(table, a, b)
-        mean = f"{table.metric}_mean"
-        detail = f"{table.metric} {a[mean]:.4g} vs {b[mean]:.4g}, spread {spread:.3g}"
-        if min(a["seeds"], b["seeds"]) < 2:
-            verdict = f"inconclusive (one seed; {detail})"
-        elif claim.matches and claim.needs and not _beats(table, by_cell, *claim.needs):
+        detail = (f"{table.metric} {np.mean([a[s] for s in seeds]):.4g} vs "
+                  f"{np.mean([b[s] for s in seeds]):.4g}, " + (
+                      f"spread {spread:.3g}, seeds " if len(seeds) > 1 else "seed ") +
+                  ",".join(map(str, seeds)))
+        if len(seeds) < 2:
+            verdict = (f"inconclusive ({'one shared seed' if seeds else 'no shared seed'}"
+                       f"{'; ' + detail if seeds else ''})")
+        elif claim.matches and claim.needs and not _beats(table, results, *claim.needs):
             verdict = (f"inconclusive at this scale: {claim.needs[0]} is not better than "
                        f"{claim.needs[1]} by more than the seed spread, so matching it says "
                        f"nothing ({detail})")
@@ -458,6 +464,21 @@ def verdicts(table: Table, rows: list[dict]) -> list[tuple[Claim, str]]:
             verdict = f"inconclusive at this scale: effect within the seed spread ({detail})"
         out.append((claim, verdict))
     return out
+
+
+def _per_seed(table: Table, results: list[dict], name: str) -> dict[int, float]:
+    """{seed: the table's metric} of a cell, or of "<cell>@<cycle>" in curve tables."""
+    cell, _, cycle = name.partition("@")
+    values = {}
+    for r in results:
+        if r["cell"] != cell:
+            continue
+        if cycle:
+            if "curve" in r and int(cycle) < len(r["curve"]):
+                values[r["seed"]] = r["curve"][int(cycle)][table.metric]
+        else:
+            values[r["seed"]] = r["metrics"][table.metric]
+    return values
 
 
 def paired_by_seed(table: Table, results: list[dict]) -> list[dict]:
@@ -481,15 +502,18 @@ def paired_by_seed(table: Table, results: list[dict]) -> list[dict]:
 
 
 def _gain_and_spread(table: Table, a: dict, b: dict) -> tuple[float, float]:
-    """How much row `a` beats row `b` on the table's metric, and the larger seed std."""
-    mean, std = f"{table.metric}_mean", f"{table.metric}_std"
-    gain = (a[mean] - b[mean]) * (1 if table.higher_is_better else -1)
-    return gain, max(a[std], b[std])
+    """How much cell `a` beats cell `b` ({seed: metric}) on the seeds both ran, and the
+    larger of their seed stds (ddof=1) over those seeds."""
+    seeds = sorted(set(a) & set(b))
+    x, y = (np.array([c[s] for s in seeds], np.float64) for c in (a, b))
+    gain = (x.mean() - y.mean()) * (1 if table.higher_is_better else -1)
+    spread = max(x.std(ddof=1), y.std(ddof=1)) if len(seeds) > 1 else 0.0
+    return float(gain), float(spread)
 
 
-def _beats(table: Table, by_cell: dict, better: str, worse: str) -> bool:
-    a, b = by_cell.get(better), by_cell.get(worse)
-    if a is None or b is None:
+def _beats(table: Table, results: list[dict], better: str, worse: str) -> bool:
+    a, b = (_per_seed(table, results, name) for name in (better, worse))
+    if len(set(a) & set(b)) < 2:
         return False
     gain, spread = _gain_and_spread(table, a, b)
     return gain > spread
@@ -577,7 +601,7 @@ def markdown(table: Table, rows: list[dict], results: list[dict], command: str,
         lines += [f"| {100 * p['labeled_fraction']:.0f}% | " + " | ".join(
             f"{d:+.3g}" for d in p["differences"]) + f" | {p['mean']:+.3g} |" for p in paired]
     lines += ["", "Verdicts:", ""]
-    lines += [f"- {claim.text}: {verdict}" for claim, verdict in verdicts(table, rows)]
+    lines += [f"- {claim.text}: {verdict}" for claim, verdict in verdicts(table, results)]
     if picture:
         lines += ["", f"![{table.name}]({picture})"]
     return "\n".join(lines) + "\n"

@@ -25,16 +25,30 @@ def test_summary_and_verdicts_hand_worked():
     rows = reproduce.summarise(table, results)
     assert [r["cell"] for r in rows] == ["baseline_50%", "multitask_50%"]
     assert rows[0]["mae_mean"] == 11.0 and rows[0]["mae_std"] == pytest.approx(2 ** 0.5)
-    ((claim, verdict),) = reproduce.verdicts(table, rows)
+    ((claim, verdict),) = reproduce.verdicts(table, results)
     assert verdict.startswith("reproduced")  # 11 - 6.5 = 4.5 > spread sqrt(2)
     close = [result("baseline_50%", s, m) for s, m in ((0, 10.0), (1, 14.0))] + \
         [result("multitask_50%", s, m) for s, m in ((0, 9.0), (1, 13.0))]
-    ((_, verdict),) = reproduce.verdicts(table, reproduce.summarise(table, close))
+    ((_, verdict),) = reproduce.verdicts(table, close)
     assert verdict.startswith("inconclusive at this scale")  # 1 < spread 2.83
     worse = [result("baseline_50%", s, 5.0 + s) for s in (0, 1)] + \
         [result("multitask_50%", s, 9.0 + s) for s in (0, 1)]
-    ((_, verdict),) = reproduce.verdicts(table, reproduce.summarise(table, worse))
+    ((_, verdict),) = reproduce.verdicts(table, worse)
     assert verdict.startswith("not reproduced")
+
+
+def test_verdicts_use_only_the_seeds_both_cells_ran():
+    table = reproduce.TABLES["smoke"]
+    # seed 2 of the baseline is an outlier the multitask cell has no run beside
+    results = [result("baseline_50%", s, m) for s, m in ((0, 10.0), (1, 12.0), (2, 100.0))]
+    results += [result("multitask_50%", s, m) for s, m in ((0, 6.0), (1, 7.0))]
+    ((_, verdict),) = reproduce.verdicts(table, results)
+    # seeds 0,1: 6.5 vs 11, spread sqrt(2); with seed 2 the spread would be 51
+    assert verdict == "reproduced (mae 6.5 vs 11, spread 1.41, seeds 0,1)"
+    ((_, verdict),) = reproduce.verdicts(table, results[:3] + results[4:])
+    assert verdict == "inconclusive (one shared seed; mae 7 vs 12, seed 1)"
+    ((_, verdict),) = reproduce.verdicts(table, results[:3])
+    assert verdict == "not run yet"
 
 
 def test_smoke_table_runs_skips_and_reports(tmp_path, monkeypatch, capsys):
@@ -82,15 +96,14 @@ def test_active_learning_curves_hand_worked(tmp_path):
     assert [r["cell"] for r in rows][:4] == ["ranking@0", "ranking@1", "ranking@2", "ranking@3"]
     assert by["ranking@1"]["mae_mean"] == 31 and by["ranking@1"]["labeled_fraction"] == 0.2
     assert by["random@3"]["mae_mean"] == 30.5 and by["all_labels"]["reference"]
-    verdict = dict((claim.text, v) for claim, v in reproduce.verdicts(table, rows))
+    verdict = dict((claim.text, v) for claim, v in reproduce.verdicts(table, results))
     # ranking@1 31 +- 1.41 vs random@3 30.5 +- 0.71: no worse than the spread -> matches
     assert verdict["labels chosen by ranking at 20% match random ones at 40%"].startswith(
         "reproduced")
     assert verdict["ranking beats random at 20%"].startswith("reproduced")  # 31 vs 37
     # If 40 % random labels are no better than 20 %, matching them says nothing.
     flat = results[:2] + [curve_result("random", s, [40, 36, 36, 36.5]) for s in (0, 1)]
-    verdict = dict((c.text, v) for c, v in reproduce.verdicts(table, reproduce.summarise(
-        table, flat)))
+    verdict = dict((c.text, v) for c, v in reproduce.verdicts(table, flat))
     assert verdict["labels chosen by ranking at 20% match random ones at 40%"].startswith(
         "inconclusive at this scale: random@3 is not better")
     text = reproduce.markdown(table, rows, results, "cmd")
