@@ -16,7 +16,10 @@ import sys
 import time
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-import rankjax  # noqa: F401  (CPU flags before JAX starts)
+import no_tensorflow  # noqa: E402
+
+no_tensorflow.stub_if_missing()  # a JAX-only GPU image: this benchmark uses no tf.data
+import rankjax  # noqa: F401,E402  (CPU flags before JAX starts)
 import jax
 import jax.numpy as jnp
 import numpy as np

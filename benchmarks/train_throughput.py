@@ -2,16 +2,22 @@
 
 Default: the paper's network (full VGG16 width) on a regression batch. Both: VGG16
 conv1_1..conv5_3 + 3x3 head, Euclidean density loss, SGD momentum 0.9 with weight decay,
-batch 8. PyTorch runs channels_last with all CPU threads. GFLOP/s uses XLA's cost
-analysis of the compiled rankjax step for both.
+batch 8. PyTorch runs channels_last, with all CPU threads, or on the GPU when JAX runs on
+one (TF32 allowed in both, as XLA does by default; --bf16: bfloat16 compute in both,
+autocast in PyTorch). GFLOP/s: XLA's cost analysis of the compiled rankjax step on CPU,
+the convolutions' FLOPs counted by hand on a GPU (`analytic_flops`), for both.
 
     python benchmarks/train_throughput.py [--sizes 224,112] [--batch 8] [--steps 5]
 
 With --preset (a crowd preset, e.g. crowd_shb_cpu_small): the step the preset trains,
 with its width, input size, labeled batch plus ranked groups (hinge over every valid pair
-of each group, sum-pooled scores), its optimizer (Adam) and weight averaging, in both.
+of each group, sum-pooled scores), its optimizer and weight averaging, in both.
 
     python benchmarks/train_throughput.py --preset crowd_shb_cpu_small --steps 30
+    python benchmarks/train_throughput.py --preset crowd_shb --bf16 --steps 20   # a GPU
+
+It feeds random arrays, not tf.data, so it also runs where JAX is installed without
+TensorFlow (TensorFlow is then stubbed at import).
 """
 
 from __future__ import annotations
@@ -22,11 +28,39 @@ import sys
 import time
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+
+
+import no_tensorflow  # noqa: E402
+
+no_tensorflow.stub_if_missing()
 import rankjax  # noqa: F401,E402  (CPU flags before JAX starts)
 import jax  # noqa: E402
 import numpy as np  # noqa: E402
 
 from rankjax import config as config_lib, input_pipeline, models, sharding, training  # noqa: E402
+
+
+def analytic_flops(width: float, size: int, images: int) -> float:
+    """FLOPs of a training step by hand: 2 * 9 * Cin * Cout per output pixel of every 3x3
+    convolution (VGG16 conv1_1..conv5_3 and the head), forward, times 3 for forward plus
+    backward. XLA's cost analysis counts the same on CPU; on a GPU it leaves out the
+    convolutions it hands to cuDNN, so GPU lines use this count."""
+    forward, channels, side = 0, 3, size
+    for block, n_convs, full in models.VGG16_BLOCKS:
+        for _ in range(n_convs):
+            out = models.scaled_channels(full, width)
+            forward += 2 * 9 * channels * out * side * side
+            channels = out
+        if block < 5:
+            side //= 2
+    forward += 2 * 9 * channels * 1 * side * side
+    return 3.0 * forward * images
+
+
+def _flops(compiled, width: float, size: int, images: int) -> float:
+    if jax.default_backend() == "cpu":
+        return (compiled.cost_analysis() or {}).get("flops", float("nan"))
+    return analytic_flops(width, size, images)
 
 
 def rankjax_step(size: int, batch: int, steps: int, bf16: bool) -> tuple[float, float]:
@@ -39,7 +73,7 @@ def rankjax_step(size: int, batch: int, steps: int, bf16: bool) -> tuple[float, 
         "image": rng.random((batch, size, size, 3), np.float32),
         "target": rng.random((batch, size // 16, size // 16), np.float32)}), mesh)
     compiled = trainer.train_step.lower(trainer.state, batch_data).compile()
-    flops = (compiled.cost_analysis() or {}).get("flops", float("nan"))
+    flops = _flops(compiled, cfg.width, size, batch)
     state, metrics = trainer.train_step(trainer.state, batch_data)
     jax.block_until_ready(metrics)
     start = time.perf_counter()
@@ -65,7 +99,7 @@ def preset_step(cfg, steps: int) -> tuple[float, float]:
         "rank": np.tile(np.arange(cfg.ranked_per_group, dtype=np.int32), cfg.ranked_groups)}),
         mesh)
     compiled = trainer.train_step.lower(trainer.state, batch_data).compile()
-    flops = (compiled.cost_analysis() or {}).get("flops", float("nan"))
+    flops = _flops(compiled, cfg.width, size, cfg.labeled_batch + ranked)
     state, metrics = trainer.train_step(trainer.state, batch_data)
     jax.block_until_ready(metrics)
     start = time.perf_counter()
@@ -91,63 +125,95 @@ def torch_counting_net(width: float = 1.0):
     return nn.Sequential(*layers).to(memory_format=torch.channels_last)
 
 
-def torch_preset_step(cfg, steps: int) -> float | None:
-    """The same step as `preset_step` in PyTorch: density loss on the labeled images, the
-    hinge over every valid pair of each ranked group, Adam, weight averaging."""
+def _torch():
+    """torch and the device the comparison runs on: the GPU when JAX runs on one, else
+    the CPU with all its threads; None when PyTorch is not installed."""
     try:
         import torch
     except ImportError:
-        return None
+        return None, None
+    if jax.default_backend() == "gpu" and torch.cuda.is_available():
+        torch.backends.cudnn.benchmark = True
+        # XLA's default precision runs float32 convolutions in TF32 on this GPU: the same.
+        torch.backends.cuda.matmul.allow_tf32 = torch.backends.cudnn.allow_tf32 = True
+        return torch, torch.device("cuda")
     torch.set_num_threads(os.cpu_count())
-    net = torch_counting_net(cfg.width)
+    return torch, torch.device("cpu")
+
+
+def _time_torch(torch, device, step, steps: int, bf16: bool) -> float:
+    autocast = torch.autocast(device.type, dtype=torch.bfloat16, enabled=bf16)
+    with autocast:
+        step()
+        step()
+    if device.type == "cuda":
+        torch.cuda.synchronize()
+    start = time.perf_counter()
+    with autocast:
+        for _ in range(steps):
+            step()
+    if device.type == "cuda":
+        torch.cuda.synchronize()
+    return (time.perf_counter() - start) / steps
+
+
+def torch_preset_step(cfg, steps: int) -> float | None:
+    """The same step as `preset_step` in PyTorch: density loss on the labeled images, the
+    hinge over every valid pair of each ranked group, the preset's optimizer (Adam, or SGD
+    with momentum and weight decay) and weight averaging when the preset averages."""
+    torch, device = _torch()
+    if torch is None:
+        return None
+    net = torch_counting_net(cfg.width).to(device)
     averaged = [p.detach().clone() for p in net.parameters()]
-    optimizer = torch.optim.Adam(net.parameters(), lr=cfg.learning_rate)
+    if cfg.optimizer == "adam":
+        optimizer = torch.optim.Adam(net.parameters(), lr=cfg.learning_rate,
+                                     weight_decay=cfg.weight_decay)
+    else:
+        optimizer = torch.optim.SGD(net.parameters(), lr=cfg.learning_rate,
+                                    momentum=cfg.momentum, weight_decay=cfg.weight_decay)
     size, side, k = cfg.image_size, cfg.image_size // models.OUTPUT_STRIDE, cfg.ranked_per_group
-    labeled = torch.rand(cfg.labeled_batch, 3, size, size).to(memory_format=torch.channels_last)
-    target = torch.rand(cfg.labeled_batch, side, side)
-    ranked = torch.rand(cfg.ranked_groups * k, 3, size, size).to(
-        memory_format=torch.channels_last)
-    higher, lower = torch.triu_indices(k, k, 1)  # rank i above rank j within each group
+
+    def images(n):
+        return torch.rand(n, 3, size, size, device=device).to(
+            memory_format=torch.channels_last)
+
+    labeled, ranked = images(cfg.labeled_batch), images(cfg.ranked_groups * k)
+    target = torch.rand(cfg.labeled_batch, side, side, device=device)
+    higher, lower = torch.triu_indices(k, k, 1, device=device)  # rank i above rank j
 
     def step():
         optimizer.zero_grad(set_to_none=True)
-        regression = ((net(labeled)[:, 0] - target) ** 2).sum() / (2 * cfg.labeled_batch)
-        scores = net(ranked).sum(dim=(1, 2, 3)).view(cfg.ranked_groups, k)
+        regression = ((net(labeled)[:, 0].float() - target) ** 2).sum() / (
+            2 * cfg.labeled_batch)
+        scores = net(ranked).float().sum(dim=(1, 2, 3)).view(cfg.ranked_groups, k)
         hinge = torch.relu(scores[:, lower] - scores[:, higher] + cfg.margin).mean()
         (regression + cfg.rank_weight * hinge).backward()
         optimizer.step()
-        with torch.no_grad():
-            torch._foreach_lerp_(averaged, list(net.parameters()), 1 - cfg.ema_decay)
+        if cfg.ema_decay:
+            with torch.no_grad():
+                torch._foreach_lerp_(averaged, list(net.parameters()), 1 - cfg.ema_decay)
 
-    step()
-    start = time.perf_counter()
-    for _ in range(steps):
-        step()
-    return (time.perf_counter() - start) / steps
+    return _time_torch(torch, device, step, steps, cfg.bf16)
 
 
-def torch_step(size: int, batch: int, steps: int) -> float | None:
-    try:
-        import torch
-    except ImportError:
+def torch_step(size: int, batch: int, steps: int, bf16: bool = False) -> float | None:
+    torch, device = _torch()
+    if torch is None:
         return None
-    torch.set_num_threads(os.cpu_count())
-    net = torch_counting_net()
+    net = torch_counting_net().to(device)
     optimizer = torch.optim.SGD(net.parameters(), lr=1e-6, momentum=0.9, weight_decay=5e-4)
-    images = torch.rand(batch, 3, size, size).to(memory_format=torch.channels_last)
-    target = torch.rand(batch, 1, size // 16, size // 16)
+    images = torch.rand(batch, 3, size, size, device=device).to(
+        memory_format=torch.channels_last)
+    target = torch.rand(batch, 1, size // 16, size // 16, device=device)
 
     def step():
         optimizer.zero_grad(set_to_none=True)
-        loss = ((net(images) - target) ** 2).sum() / (2 * batch)
+        loss = ((net(images).float() - target) ** 2).sum() / (2 * batch)
         loss.backward()
         optimizer.step()
 
-    step()
-    start = time.perf_counter()
-    for _ in range(steps):
-        step()
-    return (time.perf_counter() - start) / steps
+    return _time_torch(torch, device, step, steps, bf16)
 
 
 def main() -> None:
@@ -159,10 +225,13 @@ def main() -> None:
     parser.add_argument("--preset", default="",
                         help="a crowd preset: time its own multitask step instead")
     args = parser.parse_args()
+    torch, torch_device = _torch()
     print(f"device={jax.devices()[0].device_kind} backend={jax.default_backend()} "
-          f"cpus={os.cpu_count()} XLA_FLAGS='{os.environ.get('XLA_FLAGS', '')}' bf16={args.bf16}")
+          f"cpus={os.cpu_count()} XLA_FLAGS='{os.environ.get('XLA_FLAGS', '')}' bf16={args.bf16}"
+          f" torch_device={torch_device} jax={jax.__version__}"
+          f"{' torch=' + torch.__version__ if torch else ''}")
     if args.preset:
-        cfg = config_lib.get_preset(args.preset)
+        cfg = config_lib.get_preset(args.preset).replace(bf16=args.bf16)
         if cfg.task != "crowd":
             parser.error(f"--preset takes a crowd preset, got {args.preset} ({cfg.task})")
         images = cfg.labeled_batch + cfg.ranked_groups * cfg.ranked_per_group
@@ -182,7 +251,7 @@ def main() -> None:
         seconds, flops = rankjax_step(size, args.batch, args.steps, args.bf16)
         line = (f"size={size} batch={args.batch} rankjax={args.batch / seconds:.2f} img/s "
                 f"({flops / seconds / 1e9:.1f} GFLOP/s)")
-        torch_seconds = torch_step(size, args.batch, args.steps)
+        torch_seconds = torch_step(size, args.batch, args.steps, args.bf16)
         if torch_seconds is not None:
             line += (f" torch_channels_last={args.batch / torch_seconds:.2f} img/s "
                      f"({flops / torch_seconds / 1e9:.1f} GFLOP/s) "

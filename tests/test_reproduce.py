@@ -132,3 +132,26 @@ def test_a_cell_that_is_another_tables_run_is_not_trained_twice(tmp_path):
     for name, seed in (("multitask_random", 0), ("baseline", 1)):
         assert reproduce.identical_result(ablation, cells[name], seed, "/data",
                                           str(tmp_path)) is None
+
+
+def test_benchmarks_import_rankjax_where_tensorflow_is_missing():
+    """The train-step benchmarks run on a JAX-only GPU image (no TensorFlow wheel there):
+    rankjax imports with the stand-in, and using TensorFlow says it is missing."""
+    code = """
+import sys
+sys.modules["tensorflow"] = None  # as if it were not installed
+sys.path.insert(0, "benchmarks")
+import no_tensorflow
+no_tensorflow.stub_if_missing()
+from rankjax import config, input_pipeline, losses, training
+import tensorflow as tf
+try:
+    tf.constant(1.0)
+except RuntimeError as error:
+    print("raised:", error)
+"""
+    done = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True,
+                          text=True, timeout=120, env={**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3"})
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert "raised: TensorFlow is not installed" in done.stdout
+    assert "TensorFlow is not installed; stubbed" in done.stderr
