@@ -133,7 +133,7 @@ def _tables() -> dict[str, Table]:
                        "(5 to 8 MAE). What ranking does change is calibration: the count ratio "
                        "of the best checkpoints is closer to 1 with ranking (0.97 and 0.94 on "
                        "average at 10 % and 25 %, against the baseline's 0.92 and 0.87; "
-                       "closer in 5 of the 6 pairs), as on the synthetic default (README)."),
+                       "closer in all six pairs), as on the synthetic default (README)."),
         _scarcity("label_scarcity_mall", "Mall: labeled fraction x paradigm",
                   "crowd_mall_cpu_small", "mall_dataset-new", (0.1, 0.25, 1.0), "mae",
                   note="The training mean count for every test frame scores MAE 4.94, "
