@@ -45,6 +45,11 @@ def test_verdicts_use_only_the_seeds_both_cells_ran():
     ((_, verdict),) = reproduce.verdicts(table, results)
     # seeds 0,1: 6.5 vs 11, spread sqrt(2); with seed 2 the spread would be 51
     assert verdict == "reproduced (mae 6.5 vs 11, spread 1.41, seeds 0,1)"
+    # A table planned with 3 seeds says when a verdict rests on 2 of them.
+    import dataclasses
+    ((_, verdict),) = reproduce.verdicts(dataclasses.replace(table, seeds=(0, 1, 2)), results)
+    assert verdict.endswith("on 2 of the table's 3 seeds, a spread from 2 runs is a rough "
+                            "estimate")
     ((_, verdict),) = reproduce.verdicts(table, results[:3] + results[4:])
     assert verdict == "inconclusive (one shared seed; mae 7 vs 12, seed 1)"
     ((_, verdict),) = reproduce.verdicts(table, results[:3])
