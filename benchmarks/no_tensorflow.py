@@ -34,13 +34,7 @@ def stub_if_missing() -> None:
 
     module = types.ModuleType("tensorflow")
     module.__spec__ = importlib.machinery.ModuleSpec("tensorflow", None)
-
-    def absent(name):
-        if name.startswith("__"):
-            raise AttributeError(name)
-        return _Absent()
-
-    module.__getattr__ = absent
+    module.__getattr__ = _Absent().__getattr__  # tf.<anything>: the stand-in, dunders absent
     sys.modules["tensorflow"] = module
     print("note: TensorFlow is not installed; stubbed (no tf.data in this benchmark)",
           file=sys.stderr)

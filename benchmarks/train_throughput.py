@@ -28,11 +28,9 @@ import sys
 import time
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-
-
 import no_tensorflow  # noqa: E402
 
-no_tensorflow.stub_if_missing()
+no_tensorflow.stub_if_missing()  # a JAX-only GPU image: this benchmark uses no tf.data
 import rankjax  # noqa: F401,E402  (CPU flags before JAX starts)
 import jax  # noqa: E402
 import numpy as np  # noqa: E402

@@ -458,14 +458,16 @@ def verdicts(table: Table, results: list[dict]) -> list[tuple[Claim, str]]:
             out.append((claim, "not run yet"))
             continue
         seeds = sorted(set(a) & set(b))
+        if not seeds:
+            out.append((claim, "inconclusive (no shared seed)"))
+            continue
         gain, spread = _gain_and_spread(table, a, b)
         detail = (f"{table.metric} {np.mean([a[s] for s in seeds]):.4g} vs "
                   f"{np.mean([b[s] for s in seeds]):.4g}, " + (
                       f"spread {spread:.3g}, seeds " if len(seeds) > 1 else "seed ") +
                   ",".join(map(str, seeds)))
         if len(seeds) < 2:
-            verdict = (f"inconclusive ({'one shared seed' if seeds else 'no shared seed'}"
-                       f"{'; ' + detail if seeds else ''})")
+            verdict = f"inconclusive (one shared seed; {detail})"
         elif claim.matches and claim.needs and not _beats(table, results, *claim.needs):
             verdict = (f"inconclusive at this scale: {claim.needs[0]} is not better than "
                        f"{claim.needs[1]} by more than the seed spread, so matching it says "

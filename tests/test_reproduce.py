@@ -54,6 +54,8 @@ def test_verdicts_use_only_the_seeds_both_cells_ran():
     assert verdict == "inconclusive (one shared seed; mae 7 vs 12, seed 1)"
     ((_, verdict),) = reproduce.verdicts(table, results[:3])
     assert verdict == "not run yet"
+    ((_, verdict),) = reproduce.verdicts(table, results[:1] + results[4:])
+    assert verdict == "inconclusive (no shared seed)"  # baseline seed 0, multitask seed 1
 
 
 def test_smoke_table_runs_skips_and_reports(tmp_path, monkeypatch, capsys):
