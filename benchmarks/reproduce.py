@@ -44,6 +44,7 @@ def report(results_dir: str, output: str, data_dir_hint: str) -> str:
         results = reproduce.load_results(table, results_dir)
         if not results:
             continue
+        reproduce.check_current(table, results, results_dir)
         rows = reproduce.summarise(table, results)
         reproduce.write_csv(os.path.join(results_dir, f"{table.name}.csv"), rows)
         picture = reproduce.plot(table, rows, os.path.join(results_dir, f"{table.name}.png"))
@@ -99,7 +100,10 @@ def main() -> None:
         print(reproduce.markdown(table, rows, results,
                                  f"python benchmarks/reproduce.py --table {table.name}"))
     if args.report:
-        report(args.results_dir, args.output, "~/data")
+        try:
+            report(args.results_dir, args.output, "~/data")
+        except ValueError as error:
+            cli.fail(str(error))
         print(f"wrote {args.output}")
     if not (args.list or args.table or args.report):
         parser.print_help()

@@ -295,6 +295,45 @@ def cell_config(cell: Cell, seed: int, data_dir: str) -> config_lib.Config:
     return config_lib.apply_overrides(cfg, changes)
 
 
+def settings(cfg: config_lib.Config) -> dict:
+    """What decides a run's numbers, as JSON: its resolved config but the name and data
+    folder (a machine's path). Each result file keeps it, so that a preset changed after
+    its runs is noticed instead of mixing old runs into a new table."""
+    fields = {k: v for k, v in dataclasses.asdict(cfg).items() if k not in ("name", "data_dir")}
+    return json.loads(json.dumps(fields))
+
+
+def stale_fields(table: Table, result: dict) -> dict:
+    """{field: (the run's value, the cell's value now)} where a result file was made with
+    another config than its cell declares today; {} when it matches (or, for a file from
+    before configs were recorded, cannot be checked)."""
+    if "config" not in result:
+        return {}
+    now = settings(cell_config(_cell(table, result), result["seed"], ""))
+    return {k: (result["config"].get(k), v) for k, v in now.items()
+            if result["config"].get(k) != v}
+
+
+def check_current(table: Table, results: list[dict], results_dir: str) -> None:
+    """Raises, naming each file and field, if a result was made with another config than
+    its cell declares now (a preset changed): those runs must be moved away and rerun."""
+    stale = []
+    for result in results:
+        diff = stale_fields(table, result)
+        if diff:
+            changes = ", ".join(f"{k}: {a!r} -> {b!r}" for k, (a, b) in sorted(diff.items()))
+            stale.append(f"{result_path(results_dir, table, _cell(table, result), result['seed'])}"
+                         f" ({changes})")
+    if stale:
+        raise ValueError(f"table {table.name}: result files made with a config the table no "
+                         f"longer declares; move them away (and their run directories) to "
+                         f"rerun those cells: " + "; ".join(stale))
+
+
+def _cell(table: Table, result: dict) -> Cell:
+    return next(c for c in table.cells if c.name == result["cell"])
+
+
 def result_path(results_dir: str, table: Table, cell: Cell, seed: int) -> str:
     return os.path.join(results_dir, table.name, f"{cell.name}_seed{seed}.json")
 
@@ -328,6 +367,7 @@ def run_table(table: Table, data_dir: str, runs_dir: str, results_dir: str,
     if unknown:
         raise ValueError(f"table {table.name} has no cell {', '.join(sorted(unknown))}; its "
                          f"cells: {', '.join(cell.name for cell in table.cells)}")
+    check_current(table, load_results(table, results_dir), results_dir)
     chosen = [cell for cell in table.cells if not cells or cell.name in cells]
     todo = [(cell, seed) for seed in seeds for cell in chosen
             if not os.path.isfile(result_path(results_dir, table, cell, seed))]
@@ -360,7 +400,7 @@ def run_table(table: Table, data_dir: str, runs_dir: str, results_dir: str,
                   **({"curve": curve} if curve else {}),
                   "metrics_last_checkpoint": last,
                   "preset": cell.preset, "overrides": cell.overrides,
-                  "seconds": round(time.time() - start, 1), "machine": machine(),
+                  "config": settings(cfg), "seconds": round(time.time() - start, 1), "machine": machine(),
                   "workdir": workdir}
         path = result_path(results_dir, table, cell, seed)
         rundir.write_atomic(path, lambda f: json.dump(result, f, indent=1, sort_keys=True))
@@ -382,6 +422,7 @@ def identical_result(table: Table, cell: Cell, seed: int, data_dir: str,
             if cell_config(twin, seed, data_dir).replace(name="") == wanted:
                 with open(path) as f:
                     result = json.load(f)
+                check_current(other, [result], results_dir)
                 return {**result, "table": table.name, "cell": cell.name,
                         "overrides": cell.overrides, "same_run_as": f"{other.name}/{twin.name}"}
     return None

@@ -71,6 +71,7 @@ def test_smoke_table_runs_skips_and_reports(tmp_path, monkeypatch, capsys):
     assert files == ["baseline_50%_seed0.json", "multitask_50%_seed0.json"]
     saved = json.load(open(tmp_path / "results" / "smoke" / files[0]))
     assert saved["metrics"]["images"] == 30 and saved["machine"]["cores"]
+    assert saved["config"]["seed"] == 0 and "data_dir" not in saved["config"]
     # The same command again, in this process (no start-up): it trains nothing.
     import runpy
     monkeypatch.chdir(tmp_path)
@@ -162,3 +163,25 @@ except RuntimeError as error:
     assert done.returncode == 0, done.stderr[-2000:]
     assert "raised: TensorFlow is not installed" in done.stdout
     assert "TensorFlow is not installed; stubbed" in done.stderr
+
+
+def test_a_result_made_with_another_config_is_refused(tmp_path):
+    """A preset changed after its runs: the table runner and the report name the file and
+    the field instead of mixing old runs into the new table; files from before configs were
+    recorded are not checked."""
+    table = reproduce.TABLES["smoke"]
+    cell = table.cells[0]
+    saved = reproduce.settings(reproduce.cell_config(cell, 0, "/elsewhere/data"))
+    assert "name" not in saved and "data_dir" not in saved
+    current = {**result(cell.name, 0, 1.0), "config": saved}
+    reproduce.check_current(table, [current], str(tmp_path))          # the same: accepted
+    reproduce.check_current(table, [result(cell.name, 0, 1.0)], str(tmp_path))  # no config
+    old = {**current, "config": {**saved, "image_size": saved["image_size"] // 2}}
+    assert reproduce.stale_fields(table, old) == {
+        "image_size": (saved["image_size"] // 2, saved["image_size"])}
+    os.makedirs(tmp_path / "smoke")
+    with open(tmp_path / "smoke" / f"{cell.name}_seed0.json", "w") as f:
+        json.dump(old, f)
+    with pytest.raises(ValueError, match=rf"{cell.name}_seed0.json \(image_size: "):
+        reproduce.run_table(table, "", str(tmp_path / "runs"), str(tmp_path), progress=False)
+    assert not os.path.exists(tmp_path / "runs")  # refused before training anything
