@@ -62,7 +62,8 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0],
                                      epilog=__doc__.split("\n\n", 1)[1],
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--list", action="store_true", help="the tables and their cells")
+    parser.add_argument("--list", action="store_true",
+                        help="the tables, their cells and the seeds each has results for")
     parser.add_argument("--table", help="the table to run")
     parser.add_argument("--seeds", help="comma-separated seeds (default: the table's)")
     parser.add_argument("--cells", help="comma-separated cells to run (default: all)")
@@ -82,7 +83,11 @@ def main() -> None:
             print(f"{table.name}: {table.title} ({len(table.cells)} cells x "
                   f"{len(table.seeds)} seeds)")
             for cell in table.cells:
-                print(f"    {cell.name:24s} {cell.preset} {cell.overrides}")
+                done = [seed for seed in table.seeds if os.path.isfile(
+                    reproduce.result_path(args.results_dir, table, cell, seed))]
+                print(f"    {cell.name:24s} {cell.preset} {cell.overrides} done: "
+                      f"{','.join(map(str, done)) or 'none'} of seeds "
+                      f"{','.join(map(str, table.seeds))}")
         return
     if args.table:
         if args.table not in reproduce.TABLES:

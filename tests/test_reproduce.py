@@ -84,6 +84,10 @@ def test_smoke_table_runs_skips_and_reports(tmp_path, monkeypatch, capsys):
     assert "| multitask_50% | 1 |" in report and "smoke.png" in report
     assert (tmp_path / "results" / "smoke.csv").is_file()
     assert (tmp_path / "results" / "smoke.png").is_file()
+    monkeypatch.setattr(sys, "argv", [command[1], "--list", "--results_dir",
+                                      str(tmp_path / "results")])
+    runpy.run_path(command[1], run_name="__main__")
+    assert "done: 0 of seeds 0" in capsys.readouterr().out
 
 
 def curve_result(cell, seed, maes):
