@@ -180,15 +180,15 @@ def _tables() -> dict[str, Table]:
                        "baseline --steps 1500 --lr_decay_every 1000 --eval_every 500 "
                        "--checkpoint_every 500`) gave 0.469 against 0.460. Seeds matter more "
                        "than labels here: baseline seed 0 at 10 % (84 photographs) scores "
-                       "0.48. Larger patches help little (baseline, every label, seeds 0-2; `python "
-                       "train.py --preset iqa_clive_cpu_small --data_dir "
+                       "0.48. Larger patches help little (baseline, every label, seeds "
+                       "0-2; `python train.py --preset iqa_clive_cpu_small --data_dir "
                        "~/data/ChallengeDB_release --paradigm baseline --image_size 128 "
                        "--seed S`): 0.507, 0.331, 0.434 at 128 px (mean 0.424, against "
                        "0.407 at 64 px), for about three times the compute; the same "
                        "checkpoints scored on 30 crops per photograph, the paper's protocol "
                        "(`python eval.py --workdir RUN --set test_crops=30`), 0.535, 0.354, "
-                       "0.450 (mean 0.446). Unlike the crowd tables, the rank hinge is never zero, but the "
-                       "network does not learn the distortion order either: its pair accuracy "
+                       "0.450 (mean 0.446). Unlike the crowd tables, the rank hinge is "
+                       "never zero, but the network does not learn the distortion order either: its pair accuracy "
                        "over the last 200 steps averages 0.51 over the nine multitask runs "
                        "(0.38 to 0.58; 0.31 to 0.48 over the first 200), chance level "
                        "(metrics.jsonl). The hinge adds gradient noise, not a signal: paired by seed, "
@@ -407,8 +407,8 @@ def run_table(table: Table, data_dir: str, runs_dir: str, results_dir: str,
                   **({"curve": curve} if curve else {}),
                   "metrics_last_checkpoint": last,
                   "preset": cell.preset, "overrides": cell.overrides,
-                  "config": settings(cfg), "seconds": round(time.time() - start, 1), "machine": machine(),
-                  "workdir": workdir}
+                  "config": settings(cfg), "seconds": round(time.time() - start, 1),
+                  "machine": machine(), "workdir": workdir}
         path = result_path(results_dir, table, cell, seed)
         rundir.write_atomic(path, lambda f: json.dump(result, f, indent=1, sort_keys=True))
         bar.update(1)
