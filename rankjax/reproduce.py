@@ -183,7 +183,10 @@ def _tables() -> dict[str, Table]:
                        "consecutive frames next to the test stretch (frames 721-800) is "
                        "the change to try next; it would need the whole table rerun. "
                        "Both 25 % runs shared the cores with benchmarks "
-                       "and short CLIVE runs, which their minutes include."),
+                       "and short CLIVE runs, which their minutes include. Seed 1 at 25 % "
+                       "(finished at the end of that session, not yet studied): best and "
+                       "last checkpoints are the same in both cells, baseline 3.13, "
+                       "multitask 3.36, so ranking is behind in that seed."),
         _scarcity("label_scarcity_clive", "CLIVE: labeled fraction x paradigm",
                   "iqa_clive_cpu_small", "ChallengeDB_release", (0.1, 0.25, 1.0), "srocc",
                   note="600 steps from scratch, width 0.25, 64 px patches, 5 test crops per "
@@ -207,11 +210,11 @@ def _tables() -> dict[str, Table]:
                        "(`python eval.py --workdir RUN --set test_crops=30`), 0.535, 0.354, "
                        "0.450 (mean 0.446). Unlike the crowd tables, the rank hinge is "
                        "never zero, but the network does not learn the distortion order "
-                       "either: its pair accuracy over the last 200 steps averages 0.51 over the nine multitask runs "
-                       "(0.38 to 0.58; 0.31 to 0.48 over the first 200), chance level "
+                       "either: its pair accuracy over the last 200 steps averages 0.51 "
+                       "over the nine multitask runs (0.38 to 0.58; 0.31 to 0.48 over the first 200), chance level "
                        "(metrics.jsonl). The hinge adds gradient noise, not a signal: "
-                       "paired by seed, multitask minus baseline is -0.035, -0.017, -0.045 SROCC at 10 % "
-                       "(the same sign three times, within the spread), +0.021, -0.074, "
+                       "paired by seed, multitask minus baseline is -0.035, -0.017, "
+                       "-0.045 SROCC at 10 % (the same sign three times, within the spread), +0.021, -0.074, "
                        "-0.013 at 25 %, -0.005, -0.027, +0.007 at 100 %. The MOS regression "
                        "loss (squared error on the 0-100 scale, 67 to 383 over steps 310-600 "
                        "of multitask 100 %, seed 0) outweighs the hinge (0.25 to 7.1) at "
