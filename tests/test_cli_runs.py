@@ -38,6 +38,13 @@ def test_iqa_train_and_score_own_images(tmp_path):
     fixtures.write_image(str(tmp_path / "p.png"), 20, 24)  # smaller than the input: resized
     scored = run(tmp_path, "eval.py", "--workdir", "q", "--images", str(tmp_path / "p.png"))
     assert "p.png\t" in scored.stdout
+    # Per distortion type: the two it was trained on and the paper's other two.
+    measured = run(tmp_path, os.path.join("benchmarks", "distortion_accuracy.py"),
+                   "--workdir", "q", "--images", "3")
+    saved = json.load(open(tmp_path / "q" / "distortion_accuracy.json"))
+    assert list(saved["types"]) == ["jpeg", "gaussian_noise", "gaussian_blur", "jpeg2000"]
+    assert all(0 <= t["pair_accuracy"] <= 1 for t in saved["types"].values())
+    assert "gaussian_blur" in measured.stdout and "(not trained on)" in measured.stdout
 
 
 def keras_layout_h5(path, params):

@@ -206,3 +206,29 @@ def test_blocks_and_displaced_patches_by_hand(photo):
     moved = np.any(patches != photo, axis=-1)
     ys, xs = np.nonzero(moved)
     np.testing.assert_array_equal(patches[ys, xs], photo[ys + 5, xs + 5])
+
+
+def test_distortion_pair_accuracy_by_type(photo, tmp_path):
+    """A 'network' that scores a crop by its pixel spread (numpy's std) orders blur levels
+    right (more blur, less spread) and noise levels backwards (more noise, more spread):
+    the per-type accuracies must say so; the mean score per level is the spread's mean."""
+    from rankjax.tasks import score
+
+    paths = []
+    for i, (top, left) in enumerate([(0, 0), (100, 60), (180, 180)]):
+        paths.append(str(tmp_path / f"{i}.png"))
+        Image.fromarray(photo[top:top + 76, left:left + 76]).save(paths[-1])
+
+    def spread(params, images):
+        return np.asarray(images, np.float64).reshape(len(images), -1).std(1)
+
+    kinds = ("gaussian_blur", "gaussian_noise")
+    result = score.distortion_pair_accuracy(spread, None, paths, 64, kinds, seed=3)
+    assert result["gaussian_blur"]["pair_accuracy"] == 1.0
+    assert result["gaussian_noise"]["pair_accuracy"] == 0.0
+    blur = result["gaussian_blur"]["mean_score_per_level"]
+    assert len(blur) == 4 and blur == sorted(blur, reverse=True)
+    with pytest.raises(ValueError, match="unknown distortion types"):
+        score.distortion_pair_accuracy(spread, None, paths, 64, ("blurr",))
+    with pytest.raises(ValueError, match="at least one image"):
+        score.distortion_pair_accuracy(spread, None, [], 64, kinds)

@@ -190,6 +190,43 @@ class QualityTask(ScoreTask):
         return sample
 
 
+def distortion_pair_accuracy(predict: Callable, params, paths: list[str], size: int,
+                             kinds: tuple[str, ...], levels: tuple[int, ...] = (2, 3, 4, 5),
+                             seed: int = 0) -> dict[str, dict]:
+    """How well a quality network orders each distortion type's levels, per type.
+
+    For every image in `paths`, one seeded random `size` crop is distorted at `levels` of
+    each type in `kinds` (rankjax.distortions); a pair of levels is ordered correctly when
+    the less distorted crop scores strictly higher. Returns {kind: {"pair_accuracy",
+    "mean_score_per_level"}}. A training run's pair_accuracy mixes all types in one number;
+    this tells which ones the network has learnt (and, for types it was not trained on,
+    which ones transfer).
+    """
+    known = distortions.DISTORTIONS.names()
+    unknown = [k for k in kinds if k not in known]
+    if unknown:
+        raise ValueError(f"unknown distortion types {unknown}; choose from {', '.join(known)}")
+    if not paths:
+        raise ValueError("distortion_pair_accuracy needs at least one image")
+    upper = np.triu(np.ones((len(levels), len(levels)), bool), 1)
+    scores_of = {kind: [] for kind in kinds}  # kind -> per image, its levels' scores
+    for index, path in enumerate(paths):
+        image = image_io.decode(tf.constant(path))
+        patch = random_crop(image, size, tf.constant([seed, index], tf.int64), tf.constant(path))
+        for kind_index, kind in enumerate(kinds):
+            stack = distortions.ranked_set(patch, tf.constant(kind_index), levels, kinds,
+                                           tf.constant([seed, index], tf.int32))
+            crops = np.asarray(stack, np.float32) / 255.0
+            scores_of[kind].append(np.asarray(predict(params, crops)))
+    out = {}
+    for kind, rows in scores_of.items():
+        scores = np.stack(rows)  # (images, levels): one call per set, one shape to compile
+        right = scores[:, :, None] > scores[:, None, :]  # [n, a, b]: level a above level b
+        out[kind] = {"pair_accuracy": float(right[:, upper].mean()),
+                     "mean_score_per_level": [float(v) for v in scores.mean(0)]}
+    return out
+
+
 def quality_levels(k: int) -> tuple[int, ...]:
     """Distortion levels of a k-image ranked set: the k strongest of pristine(0), 1..5."""
     if not 1 <= k <= 6:
