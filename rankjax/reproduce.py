@@ -105,6 +105,11 @@ def _active_learning(name, title, preset, subdir, training, seeds, note="", cycl
                  note=note, kind="curve")
 
 
+# CLIVE's ranked sets without Gaussian noise (see the ranked_sets_clive table).
+NO_NOISE = "gaussian_blur,jpeg,jpeg2000"
+RANKED_SETS_CLIVE_NOTE = "Results pending."
+
+
 def _tables() -> dict[str, Table]:
     tables = [
         _scarcity("label_scarcity_shb", "ShanghaiTech B: labeled fraction x paradigm",
@@ -262,6 +267,30 @@ def _tables() -> dict[str, Table]:
                  "The four multitask and baseline runs are within 0.2 MAE of each other, "
                  "far inside the 3.6 MAE seed spread of the baseline; rank then fine-tune "
                  "is 10 MAE worse in this one seed."),
+        Table("ranked_sets_clive", "CLIVE: which distortion types to rank", tuple(
+            Cell(name, "iqa_clive_cpu_small", overrides, "ChallengeDB_release")
+            for name, overrides in (
+                ("rank_only_paper4", {"paradigm": "rank_only"}),
+                ("rank_only_no_noise", {"paradigm": "rank_only", "distortions": NO_NOISE}),
+                ("baseline_10%", {"paradigm": "baseline", "labeled_fraction": 0.1}),
+                ("multitask_paper4_10%", {"paradigm": "multitask", "labeled_fraction": 0.1}),
+                ("multitask_no_noise_10%", {"paradigm": "multitask", "labeled_fraction": 0.1,
+                                            "distortions": NO_NOISE}),
+                ("baseline_100%", {"paradigm": "baseline", "labeled_fraction": 1.0}),
+                ("multitask_paper4_100%", {"paradigm": "multitask", "labeled_fraction": 1.0}),
+                ("multitask_no_noise_100%", {"paradigm": "multitask", "labeled_fraction": 1.0,
+                                             "distortions": NO_NOISE}))), "srocc",
+            (Claim("without labels, ranking blur, JPEG and JPEG 2000 orders authentic quality "
+                   "better than ranking the paper's four types", "rank_only_no_noise",
+                   "rank_only_paper4"),
+             Claim("at 10 % labels, ranking without noise beats ranking the paper's four",
+                   "multitask_no_noise_10%", "multitask_paper4_10%"),
+             Claim("at 10 % labels, ranking without noise beats the baseline",
+                   "multitask_no_noise_10%", "baseline_10%"),
+             Claim("with every label, ranking without noise beats the baseline",
+                   "multitask_no_noise_100%", "baseline_100%")),
+            x_field="", line_field="",
+            note=RANKED_SETS_CLIVE_NOTE),
         _active_learning("active_learning_shb", "ShanghaiTech B: active learning by ranking "
                          "consistency vs random labels", "crowd_shb_cpu_small", "ShanghaiTech",
                          AL_SHORT_TRAINING, seeds=(0, 1, 2),
