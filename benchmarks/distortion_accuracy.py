@@ -3,8 +3,8 @@
     python benchmarks/distortion_accuracy.py --workdir runs/iqa_clive_cpu_small
 
 A run's logged pair_accuracy mixes every distortion type of its ranked sets in one
-number. This makes ranked sets of each type (levels 2-5, as the CPU presets' 4-image
-sets) from one seeded random crop of each of the first --images test images, and prints
+number. This makes ranked sets of each type at the run's levels (2-5 for the CPU presets'
+4-image sets) from one seeded random crop of each of the first --images test images, and prints
 per type the share of level pairs the checkpoint orders correctly (0.5 = chance) and its
 mean score per level. Types the run was not trained on can be asked for with
 --distortions: they show whether what was learnt transfers. Writes
@@ -50,12 +50,14 @@ def main() -> None:
     predict = evaluation.make_predict_fn(training.build_model(cfg))
     start = time.time()
     try:
-        result = score.distortion_pair_accuracy(predict, params, paths, cfg.image_size, kinds,
-                                                seed=args.seed)
+        result = score.distortion_pair_accuracy(
+            predict, params, paths, cfg.image_size, kinds,
+            score.quality_levels(cfg.ranked_per_group), seed=args.seed)
     except ValueError as error:
         cli.fail(str(error))
     info = reproduce.machine()
-    print(f"checkpoint: {label}; {len(paths)} test images, {time.time() - start:.0f} s on "
+    print(f"checkpoint: {label}; {len(paths)} test images, levels "
+          f"{score.quality_levels(cfg.ranked_per_group)}, {time.time() - start:.0f} s on "
           f"{info.get('cpu')} ({info.get('cores')} cores), {info['date']}")
     for kind, row in result.items():
         trained = "trained" if kind in cfg.distortions else "not trained on"
