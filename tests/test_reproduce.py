@@ -189,3 +189,20 @@ def test_a_result_made_with_another_config_is_refused(tmp_path):
     with pytest.raises(ValueError, match=rf"{cell.name}_seed0.json \(image_size: "):
         reproduce.run_table(table, "", str(tmp_path / "runs"), str(tmp_path), progress=False)
     assert not os.path.exists(tmp_path / "runs")  # refused before training anything
+
+
+def test_every_declared_cell_is_a_valid_config():
+    """A typo in a table's overrides (a field, a distortion type, a paradigm) fails here,
+    not an hour into a table run."""
+    from rankjax import config as config_lib
+
+    for table in reproduce.TABLES.values():
+        for cell in table.cells:
+            cfg = reproduce.cell_config(cell, table.seeds[0], "/data")
+            config_lib.validate(cfg)
+            for field, value in cell.overrides.items():
+                assert field in reproduce.settings(cfg), (table.name, cell.name, field)
+    clive = {c.name: reproduce.cell_config(c, 0, "/data")
+             for c in reproduce.TABLES["ranked_sets_clive"].cells}
+    assert clive["rank_only_no_noise"].distortions == ("gaussian_blur", "jpeg", "jpeg2000")
+    assert "gaussian_noise" in clive["rank_only_paper4"].distortions
