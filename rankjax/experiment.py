@@ -48,6 +48,9 @@ class Phase:
     steps: int          # global step at which this phase ends
     labeled: bool
     ranked: bool
+    # Starts with a new optimizer (moments, step count and so the learning-rate schedule
+    # begin again), as fine-tuning a ranking network with a fresh solver does.
+    fresh_optimizer: bool = False
 
 
 def phases(cfg: Config) -> list[Phase]:
@@ -57,7 +60,8 @@ def phases(cfg: Config) -> list[Phase]:
         return [Phase("rank_only", cfg.steps, False, True)]
     if cfg.paradigm == "rank_then_finetune":
         return [Phase("rank", cfg.steps, False, True),
-                Phase("finetune", cfg.steps + cfg.finetune_steps, True, False)]
+                Phase("finetune", cfg.steps + cfg.finetune_steps, True, False,
+                      fresh_optimizer=True)]
     return [Phase("multitask", cfg.steps, True, True)]
 
 
@@ -179,6 +183,9 @@ def train_and_evaluate(cfg: Config, workdir: str, overwrite: bool = False,
         if start >= phase.steps:
             phase_start = phase.steps
             continue
+        if phase.fresh_optimizer and start == phase_start:
+            state = training.with_fresh_optimizer(state, tx, mesh)
+        lr_offset = phase_start if phase.fresh_optimizer else 0
         labeled = cfg.labeled_batch // process_count if phase.labeled else 0
         groups = cfg.ranked_groups // process_count if phase.ranked else 0
         batches = input_pipeline.train_batches(sources, cfg, cfg.seed, labeled, groups,
@@ -222,7 +229,8 @@ def train_and_evaluate(cfg: Config, workdir: str, overwrite: bool = False,
                 rate = window_steps * images_per_step / (time.perf_counter() - window_start)
                 window_start, window_steps = time.perf_counter(), 0
                 row.update(kind="train", step=done, phase=phase.name,
-                           learning_rate=float(schedule(done - 1)), images_per_second=rate)
+                           learning_rate=float(schedule(done - 1 - lr_offset)),
+                           images_per_second=rate)
                 metrics_log.write(row)
                 bar.set_postfix({k: f"{row[k]:.4g}" for k in ("loss", "regression_loss",
                                  "rank_loss") if k in row} | {"img/s": f"{rate:.1f}"})

@@ -195,6 +195,14 @@ def create_train_state(cfg: Config, model: nn.Module, tx: optax.GradientTransfor
                    out_shardings=sharding.replicated(mesh))(params, step_rng=step_rng)
 
 
+def with_fresh_optimizer(state: TrainState, tx: optax.GradientTransformation,
+                         mesh: jax.sharding.Mesh) -> TrainState:
+    """`state` with a newly initialised optimizer state (zero moments and step counts, so
+    the learning-rate schedule starts again); weights, step and rng are kept."""
+    opt_state = jax.jit(tx.init, out_shardings=sharding.replicated(mesh))(state.params)
+    return state.replace(opt_state=opt_state)
+
+
 def abstract_train_state(cfg: Config, model: nn.Module, tx: optax.GradientTransformation,
                          mesh: jax.sharding.Mesh) -> TrainState:
     """Shapes, dtypes and shardings of a train state, computed without creating one

@@ -175,3 +175,34 @@ def test_a_new_state_can_start_from_given_weights(single_mesh):
                          jax.tree.leaves((given, given))):
         np.testing.assert_array_equal(np.asarray(got), want)
     assert int(state.step) == 0
+
+
+def test_rank_then_finetune_starts_its_finetuning_with_a_fresh_optimizer(tmp_path, crowd_folder,
+                                                                          monkeypatch):
+    """The fine-tuning phase gets a new optimizer: its learning-rate schedule starts again
+    (by hand: 1e-3 for 2 steps, then 1e-4) and the optimizer's own step counts, read back
+    from the last checkpoint, hold only its 3 updates."""
+    import json
+
+    from rankjax import checkpoints, experiment
+
+    one_device = sharding.make_mesh(jax.devices()[:1])
+    monkeypatch.setattr(sharding, "make_mesh", lambda *a, **k: one_device)
+    cfg = tiny_config(dataset="folder", data_dir=crowd_folder, paradigm="rank_then_finetune",
+                      steps=2, finetune_steps=3, optimizer="adam", lr_decay_every=2,
+                      lr_decay_factor=0.1, labeled_batch=2, ranked_groups=1, ranked_per_group=3,
+                      patch_min=16, patch_max=32, log_every=1, checkpoint_every=5, eval_every=0,
+                      deterministic=True)
+    workdir = str(tmp_path / "rtf")
+    experiment.train_and_evaluate(cfg, workdir, progress=False)
+    rows = [json.loads(line) for line in open(tmp_path / "rtf" / "metrics.jsonl")]
+    logged = [(r["step"], r["phase"], r["learning_rate"]) for r in rows if r["kind"] == "train"]
+    assert logged == [(1, "rank", pytest.approx(1e-3)), (2, "rank", pytest.approx(1e-3)),
+                      (3, "finetune", pytest.approx(1e-3)), (4, "finetune", pytest.approx(1e-3)),
+                      (5, "finetune", pytest.approx(1e-4))]
+    model, tx = training.build_model(cfg), training.make_optimizer(cfg)
+    state, _ = checkpoints.RunCheckpoints(workdir).restore(
+        training.abstract_train_state(cfg, model, tx, one_device), task=cfg.task)
+    counts = [int(leaf) for path, leaf in jax.tree_util.tree_flatten_with_path(state.opt_state)[0]
+              if "count" in jax.tree_util.keystr(path)]
+    assert counts and set(counts) == {3} and int(state.step) == 5
