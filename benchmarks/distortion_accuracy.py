@@ -48,22 +48,22 @@ def main() -> None:
     _, test = datasets.load(cfg.dataset, cfg.data_dir, cfg.fold, cfg.seed)
     paths = [r.path for r in test[:args.images]]
     predict = evaluation.make_predict_fn(training.build_model(cfg))
+    levels = score.quality_levels(cfg.ranked_per_group)
     start = time.time()
     try:
         result = score.distortion_pair_accuracy(
-            predict, params, paths, cfg.image_size, kinds,
-            score.quality_levels(cfg.ranked_per_group), seed=args.seed)
+            predict, params, paths, cfg.image_size, kinds, levels, seed=args.seed)
     except ValueError as error:
         cli.fail(str(error))
     info = reproduce.machine()
-    print(f"checkpoint: {label}; {len(paths)} test images, levels "
-          f"{score.quality_levels(cfg.ranked_per_group)}, {time.time() - start:.0f} s on "
+    print(f"checkpoint: {label}; {len(paths)} test images, levels {levels}, "
+          f"{time.time() - start:.0f} s on "
           f"{info.get('cpu')} ({info.get('cores')} cores), {info['date']}")
     for kind, row in result.items():
         trained = "trained" if kind in cfg.distortions else "not trained on"
-        levels = ", ".join(f"{v:.2f}" for v in row["mean_score_per_level"])
+        means = ", ".join(f"{v:.2f}" for v in row["mean_score_per_level"])
         print(f"{kind:26s} pair accuracy {row['pair_accuracy']:.3f}   mean score per level "
-              f"[{levels}]   ({trained})")
+              f"[{means}]   ({trained})")
     out = os.path.join(args.workdir, "distortion_accuracy.json")
     record = {"checkpoint": label, "images": len(paths), "seed": args.seed, "types": result}
     rundir.write_atomic(out, lambda f: json.dump(record, f, indent=1))
