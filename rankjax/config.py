@@ -96,7 +96,8 @@ class Config:
     ema_decay: float = _f(0.0, "evaluate an exponential moving average of the weights with "
                           "this decay per step (e.g. 0.995); 0: the weights themselves")
     steps: int = _f(10000, "training steps (first phase of rank_then_finetune)")
-    finetune_steps: int = _f(0, "rank_then_finetune: regression steps after ranking")
+    finetune_steps: int = _f(0, "rank_then_finetune: regression steps after ranking, with a "
+                             "fresh optimizer (the learning-rate schedule starts again)")
 
     # Active learning (the paper's Algorithm 1; rankjax.active). labeled_fraction is the
     # initial labeled set.

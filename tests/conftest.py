@@ -1,10 +1,12 @@
-"""Test setup: 8 fake CPU devices for the sharding tests, quiet TensorFlow, a compilation
-cache for child processes, shared fixtures."""
+"""Test setup: 8 fake CPU devices for the sharding tests, fast-compiling XLA, quiet
+TensorFlow, a compilation cache for child processes, shared fixtures."""
 
 import os
 
+from fixtures import FAST_COMPILE  # noqa: E402  (before JAX starts)
+
 os.environ["XLA_FLAGS"] = (os.environ.get("XLA_FLAGS", "")
-                           + " --xla_force_host_platform_device_count=8").strip()
+                           + f" {FAST_COMPILE} --xla_force_host_platform_device_count=8").strip()
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 os.environ.setdefault("JAX_PLATFORMS", "cpu")
 

@@ -25,9 +25,7 @@ def readme_block(heading):
 
 
 def child_env(tmp_path):
-    env = {k: v for k, v in os.environ.items() if k != "XLA_FLAGS"}
-    env.update(TF_CPP_MIN_LOG_LEVEL="3")  # conftest's RANKJAX_CACHE
-    return env
+    return fixtures.child_env()
 
 
 @pytest.fixture(scope="module")

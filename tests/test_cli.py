@@ -21,10 +21,7 @@ TINY = ["--width", "0.125", "--image_size", "32", "--labeled_batch", "2", "--ran
 
 
 def env(tmp_path):
-    child = {k: v for k, v in os.environ.items() if k != "XLA_FLAGS"}  # one device
-    child.update(PYTHONUNBUFFERED="1",
-                 TF_CPP_MIN_LOG_LEVEL="3")  # and conftest's compilation cache
-    return child
+    return fixtures.child_env()
 
 
 def run(tmp_path, script, *args, check=True):

@@ -104,8 +104,10 @@ def test_efficient_equals_naive_siamese_loss_and_gradients():
         images = jax.random.uniform(jax.random.key(0), (9, 32, 32, 3), jnp.float64)
         group = np.array([0, 0, 0, 1, 1, 1, 2, 2, 2])
         rank = np.array([0, 1, 2] * 3)
-        params = jax.tree.map(lambda p: p.astype(jnp.float64),
-                              model.init(jax.random.key(1), images[:1]))
+        # Any weights do; drawn on the host (XLA compiles 14 float64 initialisers slowly).
+        rng = np.random.default_rng(1)
+        params = jax.tree.map(lambda s: jnp.asarray(rng.normal(0, 0.2, s.shape)),
+                              jax.eval_shape(model.init, jax.random.key(1), images[:1]))
 
         def score_fn(p):
             return lambda x: jnp.sum(model.apply(p, x), axis=(1, 2))

@@ -16,6 +16,8 @@ import time
 import numpy as np
 import pytest
 
+import fixtures
+
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 # 4 labeled images and 2 ranked sets of 4 per global step: each process reads half.
 ARGS = ["--width", "0.125", "--image_size", "32", "--labeled_batch", "4", "--ranked_groups",
@@ -36,10 +38,7 @@ def free_port():
 def launch(tmp_path, workdir, processes, devices, port=None, out="out"):
     procs = []
     for index in range(processes):
-        env = {k: v for k, v in os.environ.items() if k != "XLA_FLAGS"}
-        env.update(XLA_FLAGS=f"--xla_force_host_platform_device_count={devices}",
-                   TF_CPP_MIN_LOG_LEVEL="3",
-                   PYTHONUNBUFFERED="1")
+        env = fixtures.child_env(devices)
         if processes > 1:
             env.update(JAX_COORDINATOR_ADDRESS=f"localhost:{port}",
                        JAX_NUM_PROCESSES=str(processes), JAX_PROCESS_ID=str(index),

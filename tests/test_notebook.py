@@ -10,6 +10,8 @@ import os
 import subprocess
 import sys
 
+import fixtures
+
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 NOTEBOOK = os.path.join(ROOT, "notebooks", "rankjax_colab.ipynb")
 TINY = '''
@@ -44,8 +46,7 @@ def test_notebook_runs_top_to_bottom(tmp_path):
         parts.append(TINY if "parameters" in tags else source)
     script = tmp_path / "notebook.py"
     script.write_text("import matplotlib\nmatplotlib.use('Agg')\n" + "\n\n".join(parts))
-    env = {k: v for k, v in os.environ.items() if k != "XLA_FLAGS"}
-    env.update(PYTHONPATH=ROOT, TF_CPP_MIN_LOG_LEVEL="3")  # conftest's RANKJAX_CACHE
+    env = fixtures.child_env(PYTHONPATH=ROOT)
     out = subprocess.run([sys.executable, str(script)], cwd=tmp_path, env=env,
                          capture_output=True, text=True, timeout=300)
     assert out.returncode == 0, out.stderr[-3000:]

@@ -7,6 +7,7 @@ import sys
 
 import pytest
 
+import fixtures
 from rankjax import reproduce
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -62,8 +63,7 @@ def test_smoke_table_runs_skips_and_reports(tmp_path, monkeypatch, capsys):
     command = [sys.executable, os.path.join(ROOT, "benchmarks", "reproduce.py"), "--table",
                "smoke", "--runs_dir", str(tmp_path / "runs"), "--results_dir",
                str(tmp_path / "results"), "--quiet"]
-    env = {k: v for k, v in os.environ.items() if k != "XLA_FLAGS"}
-    env.update(TF_CPP_MIN_LOG_LEVEL="3")  # conftest's RANKJAX_CACHE
+    env = fixtures.child_env()
     first = subprocess.run(command, cwd=tmp_path, env=env, capture_output=True, text=True,
                            timeout=400)
     assert first.returncode == 0, first.stderr[-3000:]
