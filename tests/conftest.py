@@ -3,7 +3,7 @@ TensorFlow, a compilation cache for child processes, shared fixtures."""
 
 import os
 
-from fixtures import FAST_COMPILE  # noqa: E402  (before JAX starts)
+from fixtures import FAST_COMPILE  # before JAX starts
 
 os.environ["XLA_FLAGS"] = (os.environ.get("XLA_FLAGS", "")
                            + f" {FAST_COMPILE} --xla_force_host_platform_device_count=8").strip()
