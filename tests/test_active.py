@@ -13,8 +13,9 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
+import fixtures
 from rankjax import active, config as config_lib, datasets, training
-from test_cli import ROOT, TINY, env, run  # shared helpers
+from test_cli import ROOT, TINY, run  # shared helpers
 
 
 def certainty_reference(scores, pairs, margin):
@@ -72,7 +73,7 @@ def test_active_learning_command_line_kill_and_resume(tmp_path):
             "--active_learning", "ranking", "--cycles", "1", "--per_cycle", "0.1",
             "--labeled_fraction", "0.1", "--certainty_pairs", "12"]
     process = subprocess.Popen([sys.executable, os.path.join(ROOT, *args[:1]), *args[1:]],
-                               cwd=tmp_path, env=env(tmp_path), stdout=subprocess.DEVNULL,
+                               cwd=tmp_path, env=fixtures.child_env(), stdout=subprocess.DEVNULL,
                                stderr=subprocess.DEVNULL)
     mark = tmp_path / "al" / "cycle_1" / "checkpoints" / "2"
     deadline = time.time() + 240

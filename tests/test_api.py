@@ -24,10 +24,6 @@ def readme_block(heading):
     return re.search(r"```python\n(.*?)```", section, re.S).group(1)
 
 
-def child_env(tmp_path):
-    return fixtures.child_env()
-
-
 @pytest.fixture(scope="module")
 def crowd_run(tmp_path_factory):
     """runs/crowd_cpu_small, as the README's Python example expects, trained 4 tiny steps."""
@@ -39,7 +35,7 @@ def crowd_run(tmp_path_factory):
             np.savetxt(data / split / f"{split}{i}.txt", fixtures.random_points(i + 1, 40, 48, i))
     subprocess.run([sys.executable, os.path.join(ROOT, "train.py"), "--dataset", "folder",
                     "--data_dir", str(data), "--steps", "4", *TINY], cwd=tmp_path, check=True,
-                   env=child_env(tmp_path), capture_output=True)
+                   env=fixtures.child_env(), capture_output=True)
     return tmp_path
 
 
@@ -77,7 +73,7 @@ def test_predict_takes_paths_pil_and_arrays_alike(crowd_run):
 def test_readme_new_task_recipe_runs(tmp_path):
     (tmp_path / "recipe.py").write_text(readme_block("## A new task"))
     out = subprocess.run([sys.executable, "recipe.py"], cwd=tmp_path, capture_output=True,
-                         text=True, env={**child_env(tmp_path), "PYTHONPATH": ROOT},
+                         text=True, env=fixtures.child_env(PYTHONPATH=ROOT),
                          timeout=300)
     assert out.returncode == 0, out.stderr[-3000:]
     assert "'images': 4" in out.stdout and "'srocc'" in out.stdout
@@ -88,7 +84,7 @@ def test_zoom_example_end_to_end(tmp_path):
     out = subprocess.run([sys.executable, os.path.join(ROOT, "examples", "zoom_level.py"),
                           "--workdir", str(tmp_path / "zoom"), "--steps", "4", "--labeled", "4",
                           "--unlabeled", "8", "--test", "4"], cwd=tmp_path,
-                         env=child_env(tmp_path), capture_output=True, text=True, timeout=300)
+                         env=fixtures.child_env(), capture_output=True, text=True, timeout=300)
     assert out.returncode == 0, out.stderr[-3000:]
     for paradigm in ("baseline", "multitask"):
         assert (tmp_path / "zoom" / paradigm / "test" / "results.json").is_file()

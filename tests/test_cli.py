@@ -20,13 +20,9 @@ TINY = ["--width", "0.125", "--image_size", "32", "--labeled_batch", "2", "--ran
         "--checkpoint_every", "2", "--eval_every", "4", "--deterministic", "true", "--quiet"]
 
 
-def env(tmp_path):
-    return fixtures.child_env()
-
-
 def run(tmp_path, script, *args, check=True):
     out = subprocess.run([sys.executable, os.path.join(ROOT, script), *args], cwd=tmp_path,
-                         env=env(tmp_path), capture_output=True, text=True, timeout=300)
+                         env=fixtures.child_env(), capture_output=True, text=True, timeout=300)
     if check and out.returncode:
         raise AssertionError(f"{script} {args} failed ({out.returncode}):\n{out.stderr[-3000:]}")
     return out
@@ -87,7 +83,7 @@ def test_sigkill_then_rerun_ends_with_the_same_metrics(trained, crowd_folder):
     tmp_path, expected = trained
     args = crowd_args(crowd_folder, "killed", steps=6)
     process = subprocess.Popen([sys.executable, os.path.join(ROOT, "train.py"), *args],
-                               cwd=tmp_path, env=env(tmp_path), stdout=subprocess.DEVNULL,
+                               cwd=tmp_path, env=fixtures.child_env(), stdout=subprocess.DEVNULL,
                                stderr=subprocess.DEVNULL)
     deadline = time.time() + 240
     checkpoint = tmp_path / "killed" / "checkpoints" / "2"
