@@ -232,7 +232,9 @@ def _tables() -> dict[str, Table]:
                        "ratio 1.15-1.27 from step 1,000 on) and scores test MAE 3.29 against "
                        "the baseline's 3.17; the hinge is zero on 57 of 60 logged steps. "
                        "Over the seeds run so far, ranking is behind the baseline on Mall at "
-                       "10 % and 25 % and ahead only at 100 % (seed 0)."),
+                       "10 % and 25 % and ahead only at 100 % (seed 0). The 10 % baseline's "
+                       "seed 2 (best and last checkpoints the same, step 3,000) scores 3.57, "
+                       "count ratio 0.92; its multitask partner has not run yet."),
         _scarcity("label_scarcity_clive", "CLIVE: labeled fraction x paradigm",
                   "iqa_clive_cpu_small", "ChallengeDB_release", (0.1, 0.25, 1.0), "srocc",
                   note="600 steps from scratch, width 0.25, 64 px patches, 5 test crops per "
