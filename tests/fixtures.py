@@ -9,9 +9,8 @@ from PIL import Image
 
 
 # The suite compiles many tiny programs and runs each only a few times: XLA's backend at
-# -O0 compiles them faster (a tiny rank-then-fine-tune run's 15 programs: 8 s instead of
-# 14 s) with the same semantics; float results may differ from -O2 in the last bits, which
-# no test depends on. conftest.py sets it for the test processes too.
+# -O0 compiles them faster, with the same semantics; float results may differ from -O2 in
+# the last bits, which no test depends on. conftest.py sets it for the test processes too.
 FAST_COMPILE = "--xla_backend_optimization_level=0"
 
 
