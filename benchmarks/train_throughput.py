@@ -61,6 +61,17 @@ def _flops(compiled, width: float, size: int, images: int) -> float:
     return analytic_flops(width, size, images)
 
 
+def _seconds_per_step(trainer, batch_data, steps: int) -> float:
+    """Mean seconds of `steps` train steps after one warm-up step (compiled already)."""
+    state, metrics = trainer.train_step(trainer.state, batch_data)
+    jax.block_until_ready(metrics)
+    start = time.perf_counter()
+    for _ in range(steps):
+        state, metrics = trainer.train_step(state, batch_data)
+    jax.block_until_ready(metrics)
+    return (time.perf_counter() - start) / steps
+
+
 def rankjax_step(size: int, batch: int, steps: int, bf16: bool) -> tuple[float, float]:
     cfg = config_lib.get_preset("crowd_sha").replace(
         init="scratch", weights_file="", image_size=size, labeled_batch=batch, bf16=bf16)
@@ -72,13 +83,7 @@ def rankjax_step(size: int, batch: int, steps: int, bf16: bool) -> tuple[float, 
         "target": rng.random((batch, size // 16, size // 16), np.float32)}), mesh)
     compiled = trainer.train_step.lower(trainer.state, batch_data).compile()
     flops = _flops(compiled, cfg.width, size, batch)
-    state, metrics = trainer.train_step(trainer.state, batch_data)
-    jax.block_until_ready(metrics)
-    start = time.perf_counter()
-    for _ in range(steps):
-        state, metrics = trainer.train_step(state, batch_data)
-    jax.block_until_ready(metrics)
-    return (time.perf_counter() - start) / steps, flops
+    return _seconds_per_step(trainer, batch_data, steps), flops
 
 
 def preset_step(cfg, steps: int) -> tuple[float, float]:
@@ -98,13 +103,7 @@ def preset_step(cfg, steps: int) -> tuple[float, float]:
         mesh)
     compiled = trainer.train_step.lower(trainer.state, batch_data).compile()
     flops = _flops(compiled, cfg.width, size, cfg.labeled_batch + ranked)
-    state, metrics = trainer.train_step(trainer.state, batch_data)
-    jax.block_until_ready(metrics)
-    start = time.perf_counter()
-    for _ in range(steps):
-        state, metrics = trainer.train_step(state, batch_data)
-    jax.block_until_ready(metrics)
-    return (time.perf_counter() - start) / steps, flops
+    return _seconds_per_step(trainer, batch_data, steps), flops
 
 
 def torch_counting_net(width: float = 1.0):
