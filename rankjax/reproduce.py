@@ -648,8 +648,11 @@ def verdicts(table: Table, results: list[dict]) -> list[tuple[Claim, str]]:
     return out
 
 
-def _per_seed(table: Table, results: list[dict], name: str) -> dict[int, float]:
-    """{seed: the table's metric} of a cell, or of "<cell>@<cycle>" in curve tables."""
+def _per_seed(table: Table, results: list[dict], name: str,
+              checkpoint: str = "metrics") -> dict[int, float]:
+    """{seed: the table's metric} of a cell, or of "<cell>@<cycle>" in curve tables;
+    `checkpoint="metrics_last_checkpoint"`: of each run's last checkpoint (seeds whose
+    result has none are left out)."""
     cell, _, cycle = name.partition("@")
     values = {}
     for r in results:
@@ -658,9 +661,27 @@ def _per_seed(table: Table, results: list[dict], name: str) -> dict[int, float]:
         if cycle:
             if "curve" in r and int(cycle) < len(r["curve"]):
                 values[r["seed"]] = r["curve"][int(cycle)][table.metric]
-        else:
-            values[r["seed"]] = r["metrics"][table.metric]
+        elif table.metric in r.get(checkpoint, {}):
+            values[r["seed"]] = r[checkpoint][table.metric]
     return values
+
+
+def paired_claims(table: Table, results: list[dict]) -> list[dict]:
+    """Cell tables: for each claim, its `better` cell minus its `worse` cell, seed by seed
+    (the seeds both ran), on the best checkpoints and on the last ones. Pairing by seed
+    removes what the two runs of a seed share (the labeled subset, the initial weights)."""
+    if table.kind != "cells":
+        return []
+    rows = []
+    for claim in table.claims:
+        row = {"better": claim.better, "worse": claim.worse}
+        for key, checkpoint in (("best", "metrics"), ("last", "metrics_last_checkpoint")):
+            a, b = (_per_seed(table, results, name, checkpoint)
+                    for name in (claim.better, claim.worse))
+            row[key] = {s: a[s] - b[s] for s in sorted(set(a) & set(b))}
+        if row["best"]:
+            rows.append(row)
+    return rows
 
 
 def paired_by_seed(table: Table, results: list[dict]) -> list[dict]:
@@ -746,8 +767,8 @@ def plot(table: Table, rows: list[dict], path: str) -> str | None:
 
 def markdown(table: Table, rows: list[dict], results: list[dict], command: str,
              picture: str | None = None) -> str:
-    metrics = [k[:-5] for k in (rows[0] if rows else {}) if k.endswith("_mean")
-               and k[:-5] != "images"]
+    metrics = [k[:-5] for k in dict.fromkeys(k for row in rows for k in row)
+               if k.endswith("_mean") and k[:-5] != "images"]
     lines = [f"## {table.title} (`{table.name}`)", "", f"Command: `{command}`", ""]
     if table.note:
         lines += [table.note, ""]
@@ -762,7 +783,8 @@ def markdown(table: Table, rows: list[dict], results: list[dict], command: str,
     lines += ["", "| cell | seeds | " + " | ".join(metrics) + " | paper | minutes per run |",
               "|---" * (len(metrics) + 4) + "|"]
     for row in rows:
-        cells = [f"{row[f'{m}_mean']:.4g} ± {row[f'{m}_std']:.2g}" for m in metrics]
+        cells = [f"{row[f'{m}_mean']:.4g} ± {row[f'{m}_std']:.2g}" if f"{m}_mean" in row
+                 else "" for m in metrics]  # e.g. no `_last` metric in an old result file
         paper = table.paper.get(row["cell"], "")
         name = row["cell"]
         if table.kind == "curve" and row.get("labeled_fraction"):
@@ -782,6 +804,25 @@ def markdown(table: Table, rows: list[dict], results: list[dict], command: str,
                   " | mean |", "|---" * (len(paired[0]["seeds"]) + 2) + "|"]
         lines += [f"| {100 * p['labeled_fraction']:.0f}% | " + " | ".join(
             f"{d:+.3g}" for d in p["differences"]) + f" | {p['mean']:+.3g} |" for p in paired]
+    claim_pairs = paired_claims(table, results)
+    if claim_pairs:
+        seeds = sorted({s for p in claim_pairs for s in p["best"]})
+        lines += ["", f"Paired by seed (first cell minus second, test {table.metric} of the "
+                  "best checkpoint on validation; of the last checkpoint in brackets; "
+                  + ("positive: the first is better" if table.higher_is_better else
+                     "negative: the first is better") + "):", "",
+                  "| pair | " + " | ".join(f"seed {s}" for s in seeds) + " | mean |",
+                  "|---" * (len(seeds) + 2) + "|"]
+        for p in claim_pairs:
+            def both(best, last, digits=3 if table.higher_is_better else 2):
+                return f"{best:+.{digits}f}" + ("" if last is None else
+                                                f" ({last:+.{digits}f})")
+            cells = [both(p["best"][s], p["last"].get(s)) if s in p["best"] else ""
+                     for s in seeds]
+            mean_last = (float(np.mean(list(p["last"].values())))
+                         if p["last"].keys() == p["best"].keys() else None)
+            lines.append(f"| {p['better']} - {p['worse']} | " + " | ".join(cells) + " | " +
+                         both(float(np.mean(list(p["best"].values()))), mean_last) + " |")
     lines += ["", "Verdicts:", ""]
     lines += [f"- {claim.text}: {verdict}" for claim, verdict in verdicts(table, results)]
     if picture:

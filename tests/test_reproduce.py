@@ -79,7 +79,7 @@ def test_smoke_table_runs_skips_and_reports(tmp_path, monkeypatch, capsys):
                                                     str(tmp_path / "RESULTS.md")])
     runpy.run_path(command[1], run_name="__main__")
     printed = capsys.readouterr()
-    assert "validation" not in printed.out + printed.err  # nothing trained again
+    assert ": validation " not in printed.out + printed.err  # nothing trained again
     report = (tmp_path / "RESULTS.md").read_text()
     assert "| multitask_50% | 1 |" in report and "smoke.png" in report
     assert (tmp_path / "results" / "smoke.csv").is_file()
@@ -94,6 +94,24 @@ def curve_result(cell, seed, maes):
     return {**result(cell, seed, maes[-1]), "curve": [
         {"cycle": c, "labeled": 10 * (c + 1), "labeled_fraction": 0.1 * (c + 1), "mae": m,
          "images": 3} for c, m in enumerate(maes)]}
+
+
+def test_claims_are_paired_by_seed_on_best_and_last_checkpoints():
+    table = reproduce.TABLES["smoke"]
+    results = [result("baseline_50%", 0, 10.0), result("baseline_50%", 1, 12.0),
+               result("baseline_50%", 2, 11.0), result("multitask_50%", 0, 6.0),
+               result("multitask_50%", 1, 13.5)]
+    for r, last in zip(results, (9.0, 12.0, 11.0, 8.5, 11.0)):
+        r["metrics_last_checkpoint"] = {"mae": last}
+    ((pair,),) = [reproduce.paired_claims(table, results)]
+    # seed 2 has no multitask run: only seeds 0 and 1 pair up
+    assert pair["best"] == {0: -4.0, 1: 1.5} and pair["last"] == {0: -0.5, 1: -1.0}
+    text = reproduce.markdown(table, reproduce.summarise(table, results), results, "cmd")
+    assert "| multitask_50% - baseline_50% | -4.00 (-0.50) | +1.50 (-1.00) | -1.25 (-0.75) |" \
+        in text
+    del results[3]["metrics_last_checkpoint"]  # an old result file: best checkpoint only
+    text = reproduce.markdown(table, reproduce.summarise(table, results), results, "cmd")
+    assert "| multitask_50% - baseline_50% | -4.00 | +1.50 (-1.00) | -1.25 |" in text
 
 
 def test_active_learning_curves_hand_worked(tmp_path):
