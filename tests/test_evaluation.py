@@ -29,3 +29,25 @@ def test_crowd_metrics_hand_worked():
     assert metrics["rmse"] == pytest.approx(np.sqrt(20 / 3))
     assert metrics["count_ratio"] == pytest.approx(10 / 12)
     assert metrics["count_correlation"] == pytest.approx(stats.pearsonr([5, 3, 2], [3, 7, 2])[0])
+
+
+def test_count_drift_blocks_hand_worked(tmp_path):
+    """benchmarks/count_drift.py reads the predictions.csv that runs write, in name order."""
+    import importlib.util
+    import os
+
+    from rankjax import rundir
+    path = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))),
+                        "benchmarks", "count_drift.py")
+    spec = importlib.util.spec_from_file_location("count_drift", path)
+    count_drift = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(count_drift)
+    csv_path = str(tmp_path / "predictions.csv")
+    rundir.write_predictions_csv(csv_path, [  # written out of order
+        Prediction("seq_000003.jpg", 10, 14), Prediction("seq_000001.jpg", 10, 12),
+        Prediction("seq_000002.jpg", 30, 24)], "count")
+    first, second = count_drift.blocks(csv_path, block=2)
+    # frames 1-2: truth 10, 30 (mean 20), predicted 12, 24 (mean 18), errors 2, 6
+    assert (first["first"], first["last"]) == ("seq_000001.jpg", "seq_000002.jpg")
+    assert first["ratio"] == pytest.approx(0.9) and first["mae"] == pytest.approx(4.0)
+    assert second["ratio"] == pytest.approx(1.4) and second["mae"] == pytest.approx(4.0)
