@@ -59,6 +59,9 @@ class Table:
     line_field: str = "paradigm"         # plot: one line per value
     paper: dict = dataclasses.field(default_factory=dict)  # cell name -> the paper's number
     note: str = ""               # e.g. the trivial model's score, to compare with
+    # Metrics also shown for each run's last checkpoint (column `<metric>_last`); default:
+    # the headline metric. Crowd tables add count_ratio: ranking moves the count level.
+    last_metrics: tuple[str, ...] = ()
     # "cells": one number per run; "curve": active-learning runs, one number per cycle
     # (rows "<cell>@<cycle>"), cells that are not active-learning runs drawn as references.
     kind: str = "cells"
@@ -80,7 +83,7 @@ def _scarcity(name, title, preset, subdir, fractions, metric, extra=None, paper=
         claims.append(Claim(f"ranking helps with {label} of the labels",
                             f"multitask_{label}", f"baseline_{label}"))
     return Table(name, title, tuple(cells), metric, tuple(claims), paper=paper or {},
-                 note=note)
+                 note=note, last_metrics=(metric, "count_ratio") if metric == "mae" else ())
 
 
 # Active-learning tables retrain every cycle (4 trainings per run, 2 strategies x 3 seeds):
@@ -294,7 +297,7 @@ def _tables() -> dict[str, Table]:
              Claim("all pairs beat hard-negative pairs", "multitask_all", "multitask_hard"),
              Claim("multitask beats rank then fine-tune", "multitask_all", "rank_then_finetune"),
              Claim("multitask beats the baseline", "multitask_all", "baseline")),
-            x_field="", line_field="",
+            x_field="", line_field="", last_metrics=("mae", "count_ratio"),
             note="The baseline and all-pairs cells are label_scarcity_shb's 10 % runs "
                  "(`same_run_as` in their result files). Test MAE of the best checkpoint on "
                  "validation, seeds 0, 1, 2 (the training mean scores 71.9): baseline 36.9, "
@@ -577,11 +580,12 @@ def summarise(table: Table, results: list[dict]) -> list[dict]:
         if table.kind == "curve":  # a reference run beside the curves
             row.update(strategy=cell.name, reference=True)
         row.update(_spread([r["metrics"] for r in runs]))
-        if all(table.metric in r.get("metrics_last_checkpoint", {}) for r in runs):
-            # The table's metric of each run's last checkpoint too: selection on a small
-            # validation split can pick an early one (see the Mall table).
-            row.update(_spread([{f"{table.metric}_last": r["metrics_last_checkpoint"][
-                table.metric]} for r in runs]))
+        for metric in table.last_metrics or (table.metric,):
+            if all(metric in r.get("metrics_last_checkpoint", {}) for r in runs):
+                # Each run's last checkpoint too: selection on a small validation split
+                # can pick an early one (see the Mall table).
+                row.update(_spread([{f"{metric}_last": r["metrics_last_checkpoint"][
+                    metric]} for r in runs]))
         row["minutes_per_run"] = float(np.mean([r["seconds"] for r in runs]) / 60)
         rows.append(row)
     return rows
