@@ -102,7 +102,10 @@ def test_claims_are_paired_by_seed_on_best_and_last_checkpoints():
                result("baseline_50%", 2, 11.0), result("multitask_50%", 0, 6.0),
                result("multitask_50%", 1, 13.5)]
     for r, last in zip(results, (9.0, 12.0, 11.0, 8.5, 11.0)):
-        r["metrics_last_checkpoint"] = {"mae": last}
+        r["metrics_last_checkpoint"] = {"mae": last, "count_ratio": last / 10}
+    rows = {r["cell"]: r for r in reproduce.summarise(table, results)}
+    # crowd tables show the last checkpoints' count level too: (0.85 + 1.1) / 2
+    assert rows["multitask_50%"]["count_ratio_last_mean"] == pytest.approx(0.975)
     ((pair,),) = [reproduce.paired_claims(table, results)]
     # seed 2 has no multitask run: only seeds 0 and 1 pair up
     assert pair["best"] == {0: -4.0, 1: 1.5} and pair["last"] == {0: -0.5, 1: -1.0}
