@@ -60,7 +60,7 @@ class Table:
     paper: dict = dataclasses.field(default_factory=dict)  # cell name -> the paper's number
     note: str = ""               # e.g. the trivial model's score, to compare with
     # Metrics also shown for each run's last checkpoint (column `<metric>_last`); default:
-    # the headline metric. Crowd tables add count_ratio: ranking moves the count level.
+    # the headline metric, and count_ratio in crowd tables (ranking moves the count level).
     last_metrics: tuple[str, ...] = ()
     # "cells": one number per run; "curve": active-learning runs, one number per cycle
     # (rows "<cell>@<cycle>"), cells that are not active-learning runs drawn as references.
@@ -69,6 +69,11 @@ class Table:
     @property
     def higher_is_better(self) -> bool:
         return self.metric in ("srocc", "lcc", "count_correlation")
+
+    @property
+    def metrics_of_last_checkpoints(self) -> tuple[str, ...]:
+        return self.last_metrics or ((self.metric, "count_ratio") if self.metric == "mae"
+                                     else (self.metric,))
 
 
 def _scarcity(name, title, preset, subdir, fractions, metric, extra=None, paper=None,
@@ -83,7 +88,7 @@ def _scarcity(name, title, preset, subdir, fractions, metric, extra=None, paper=
         claims.append(Claim(f"ranking helps with {label} of the labels",
                             f"multitask_{label}", f"baseline_{label}"))
     return Table(name, title, tuple(cells), metric, tuple(claims), paper=paper or {},
-                 note=note, last_metrics=(metric, "count_ratio") if metric == "mae" else ())
+                 note=note)
 
 
 # Active-learning tables retrain every cycle (4 trainings per run, 2 strategies x 3 seeds):
@@ -297,7 +302,7 @@ def _tables() -> dict[str, Table]:
              Claim("all pairs beat hard-negative pairs", "multitask_all", "multitask_hard"),
              Claim("multitask beats rank then fine-tune", "multitask_all", "rank_then_finetune"),
              Claim("multitask beats the baseline", "multitask_all", "baseline")),
-            x_field="", line_field="", last_metrics=("mae", "count_ratio"),
+            x_field="", line_field="",
             note="The baseline and all-pairs cells are label_scarcity_shb's 10 % runs "
                  "(`same_run_as` in their result files). Test MAE of the best checkpoint on "
                  "validation, seeds 0, 1, 2 (the training mean scores 71.9): baseline 36.9, "
@@ -580,7 +585,7 @@ def summarise(table: Table, results: list[dict]) -> list[dict]:
         if table.kind == "curve":  # a reference run beside the curves
             row.update(strategy=cell.name, reference=True)
         row.update(_spread([r["metrics"] for r in runs]))
-        for metric in table.last_metrics or (table.metric,):
+        for metric in table.metrics_of_last_checkpoints:
             if all(metric in r.get("metrics_last_checkpoint", {}) for r in runs):
                 # Each run's last checkpoint too: selection on a small validation split
                 # can pick an early one (see the Mall table).
