@@ -168,7 +168,7 @@ MALL_NOTE = (
     "every seed and fraction the multitask run's last checkpoint counts more than the "
     "baseline's (`count_ratio_last`: 1.03 against 0.94-0.97 on average), so from step "
     "1,000 on the multitask runs overcount the validation frames by 13 to 27 % (10 % "
-    "seed 1, 25 % seed 0, 100 % seed 1: the runs whose metrics.jsonl we kept) and "
+    "seed 1, 25 % seed 0, 100 % seed 1: the runs whose metrics.jsonl we read) and "
     "validation prefers step 500, where the network still undercounts. Ranking nested "
     "crops only bounds a crop's count by its container's; why it lifts the level on "
     "this camera we have not found. The hinge is zero on almost every logged step (57 "
