@@ -25,7 +25,12 @@ def blocks(path: str, block: int) -> list[dict]:
     """[{first, last, truth, ratio, mae}] of consecutive `block`-image chunks of one
     predictions.csv, in name order."""
     with open(path, newline="") as f:
-        rows = sorted(csv.DictReader(f), key=lambda r: r["name"])
+        reader = csv.DictReader(f)
+        columns = set(reader.fieldnames or ())
+        if not {"name", "true_count", "predicted_count"} <= columns:
+            raise SystemExit(f"{path}: not a crowd run's predictions (columns: "
+                             f"{', '.join(sorted(columns)) or 'none'})")
+        rows = sorted(reader, key=lambda r: r["name"])
     if not rows:
         raise SystemExit(f"{path}: no predictions")
     truth = np.array([float(r["true_count"]) for r in rows])

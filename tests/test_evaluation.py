@@ -51,3 +51,6 @@ def test_count_drift_blocks_hand_worked(tmp_path):
     assert (first["first"], first["last"]) == ("seq_000001.jpg", "seq_000002.jpg")
     assert first["ratio"] == pytest.approx(0.9) and first["mae"] == pytest.approx(4.0)
     assert second["ratio"] == pytest.approx(1.4) and second["mae"] == pytest.approx(4.0)
+    rundir.write_predictions_csv(csv_path, [Prediction("a.jpg", 50, 60)], "score")
+    with pytest.raises(SystemExit, match="not a crowd run's predictions"):
+        count_drift.blocks(csv_path, block=2)
