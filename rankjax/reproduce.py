@@ -141,7 +141,8 @@ RANKED_SETS_CLIVE_NOTE = (
     "the paper's four in all three seeds at 10 % (within the 0.13 spread; paired below) "
     "and by +0.014, +0.020, +0.002 with every label; against the baseline the signs are "
     "mixed at both fractions. Dropping noise removes the harm ranking did with the four "
-    "types (-0.035, -0.017, -0.045 against the baseline at 10 %, label_scarcity_clive) but does not make ranking help: with 84 labelled "
+    "types (-0.035, -0.017, -0.045 against the baseline at 10 %, label_scarcity_clive) "
+    "but does not make ranking help: with 84 labelled "
     "photographs the regression alone (0.35) already beats what the ranked sets teach "
     "(0.22), although the multitask network learns the order (seed 0 at 10 %: blur "
     "0.91, JPEG 2000 0.93, JPEG 0.53). It also rates noisy crops far above clean ones "
@@ -156,8 +157,7 @@ MALL_NOTE = (
     "validation is 80 frames drawn at random from the training stretch.\n\n"
     "**Checkpoint selection fails for the multitask runs.** Their best checkpoint on "
     "validation is step 500 in three of eight runs (10 % and 25 % seed 0, 100 % seed 1), "
-    "which "
-    "score test MAE 4.90, 5.03 and 5.46, no better than the constant, while the same "
+    "which score test MAE 4.90, 5.03 and 5.46, no better than the constant, while the same "
     "runs' last checkpoints (step 3,000) score 3.17, 3.07 and 3.67. That is why the "
     "best-checkpoint means of the multitask cells are high and their spreads wide, and "
     "why `mae_last` and the bracketed paired differences say more here. The reason is "
@@ -170,8 +170,8 @@ MALL_NOTE = (
     "baseline's (`count_ratio_last`: 1.03 against 0.94-0.97 on average), so from step "
     "1,000 on the multitask runs overcount the validation frames by 13 to 31 % (10 % "
     "seeds 1 and 2, 25 % seeds 0 and 2, 100 % seed 1: the runs whose metrics.jsonl we "
-    "read) and "
-    "validation prefers step 500, where the network still undercounts. Ranking nested "
+    "read) and validation prefers step 500, where the network still undercounts. Ranking "
+    "nested "
     "crops only bounds a crop's count by its container's; why it lifts the level on "
     "this camera we have not found. The hinge is zero on almost every logged step (57 "
     "to 60 of 60 in those runs; pair accuracy 1.0), as on ShanghaiTech B.\n\n"
@@ -180,8 +180,9 @@ MALL_NOTE = (
     "multitask minus baseline is -0.47 to +0.23 MAE in seven of eight pairs and +0.60 "
     "in the eighth (100 %, seed 1); means -0.10 at 10 % and -0.11 at 25 %, inside the "
     "seed spread: no effect at this scale. In seed 2, where validation picked the last "
-    "checkpoint of all four runs at 10 % and 25 %, ranking is ahead at 10 % and 25 % (by 0.31 and 0.47). **Target.** MAE <= 2.5 with every "
-    "label is missed: the lowest of any run is 2.91 (multitask 100 %, seed 0, last "
+    "checkpoint of all four runs at 10 % and 25 %, ranking is ahead at 10 % and 25 % "
+    "(by 0.31 and 0.47). **Target.** MAE <= 2.5 with every label is missed: the "
+    "lowest of any run is 2.91 (multitask 100 %, seed 0, last "
     "checkpoint); the baselines' last checkpoints score 3.07-3.09 (the baseline's seed 2 "
     "picks step 1,500 on validation, test 3.92).\n\n"
     "What to try next: a validation block of consecutive frames next to the test "
@@ -216,7 +217,8 @@ def _tables() -> dict[str, Table]:
                        "between seeds at both. On the last "
                        "checkpoints (step 3,000) ranking is behind in all six pairs at 10 % "
                        "and 25 %, a consistent sign but again within the seed spread of "
-                       "either cell (5 to 8 MAE). What ranking does change is calibration: the count ratio "
+                       "either cell (5 to 8 MAE). What ranking does change is "
+                       "calibration: the count ratio "
                        "of the best checkpoints is closer to 1 with ranking (0.97 and 0.94 on "
                        "average at 10 % and 25 %, against the baseline's 0.92 and 0.87; "
                        "closer in all six pairs), as on the synthetic default (README).\n\n"
@@ -224,7 +226,8 @@ def _tables() -> dict[str, Table]:
                        "direction (14.7 -> 13.7 on Part B), but the baseline's seed 2 "
                        "undercounts (MAE 55.7, count ratio 0.59) and makes the spread (8.9) "
                        "larger than the mean gap (7.0), so the verdict is inconclusive. On "
-                       "the last checkpoints the differences change sign. The preset's target, MAE <= 30 with every label, is "
+                       "the last checkpoints the differences change sign. The preset's "
+                       "target, MAE <= 30 with every label, is "
                        "missed: 45.4 (baseline) and 38.4 (multitask); see the README for what "
                        "was tried."),
         _scarcity("label_scarcity_mall", "Mall: labeled fraction x paradigm",
@@ -254,7 +257,8 @@ def _tables() -> dict[str, Table]:
                        "0.450 (mean 0.446). Unlike the crowd tables, the rank hinge is "
                        "never zero, but the network does not learn the distortion order "
                        "either: its pair accuracy over the last 200 steps averages 0.51 "
-                       "over the nine multitask runs (0.38 to 0.58; 0.31 to 0.48 over the first 200), chance level "
+                       "over the nine multitask runs (0.38 to 0.58; 0.31 to 0.48 over "
+                       "the first 200), chance level "
                        "(metrics.jsonl). The hinge adds gradient noise, not a signal: "
                        "paired by seed (below), multitask minus baseline has the same sign "
                        "in all three seeds at 10 % (within the spread) and mixed signs at "
@@ -303,7 +307,8 @@ def _tables() -> dict[str, Table]:
                  "43.1, 42.3. All pairs has the lowest error of the four one-phase "
                  "cells in every seed, the paper's order, but by little (paired by "
                  "seed below), each difference inside the 3 to 5 MAE seed spread of "
-                 "the cells, hence the inconclusive verdicts. Hard pairs' seed 2 picks step 1,500 on validation "
+                 "the cells, hence the inconclusive verdicts. Hard pairs' seed 2 "
+                 "picks step 1,500 on validation "
                  "(validation MAE 35.3) and undercounts on test (count ratio 0.74). "
                  "On the last checkpoints (step 3,000) the order is not kept: all "
                  "pairs 40.6, 46.1, 54.4; random 40.2, 48.2, 51.0; hard 42.7, 48.3, "
@@ -314,7 +319,8 @@ def _tables() -> dict[str, Table]:
                  "over both phases and fine-tuned at 1e-5 and 1e-6; those runs scored "
                  "47.2, 60.6, 68.5 and are replaced. Now it scores 40.4, 43.1, 42.3 "
                  "(count ratio 1.10, 1.05, 0.91; last checkpoints 44.0, 49.4, 57.6); "
-                 "the baseline minus rank then fine-tune: -3.6, -1.8, +1.6. The ranking phase "
+                 "the baseline minus rank then fine-tune: -3.6, -1.8, +1.6. The "
+                 "ranking phase "
                  "teaches the network little: its hinge is zero on 60 of 60, 59 of "
                  "60, 60 of 60 logged steps (seeds 0, 1, 2), so the fine-tuning "
                  "starts from a network that orders nested crops but does not count. "
@@ -798,6 +804,11 @@ def markdown(table: Table, rows: list[dict], results: list[dict], command: str,
         lines += [f"| {100 * p['labeled_fraction']:.0f}% | " + " | ".join(
             f"{d:+.3g}" for d in p["differences"]) + f" | {p['mean']:+.3g} |" for p in paired]
     claim_pairs = paired_claims(table, results)
+    digits = 3 if table.higher_is_better else 2
+
+    def both(best, last):
+        return f"{best:+.{digits}f}" + ("" if last is None else f" ({last:+.{digits}f})")
+
     if claim_pairs:
         seeds = sorted({s for p in claim_pairs for s in p["best"]})
         lines += ["", f"Paired by seed (first cell minus second, test {table.metric} of the "
@@ -807,9 +818,6 @@ def markdown(table: Table, rows: list[dict], results: list[dict], command: str,
                   "| pair | " + " | ".join(f"seed {s}" for s in seeds) + " | mean |",
                   "|---" * (len(seeds) + 2) + "|"]
         for p in claim_pairs:
-            def both(best, last, digits=3 if table.higher_is_better else 2):
-                return f"{best:+.{digits}f}" + ("" if last is None else
-                                                f" ({last:+.{digits}f})")
             cells = [both(p["best"][s], p["last"].get(s)) if s in p["best"] else ""
                      for s in seeds]
             mean_last = (float(np.mean(list(p["last"].values())))
