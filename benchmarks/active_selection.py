@@ -44,7 +44,8 @@ def main() -> None:
             values[key] = {r.path: float(r.count if hasattr(r, "count") else r.score)
                            for r in train}
             _, pool, _ = datasets.split_labeled(train, cfg.labeled_fraction,
-                                                cfg.validation_fraction, cfg.seed)
+                                                cfg.validation_fraction, cfg.seed,
+                                                cfg.validation_split)
             pools[key] = [r.path for r in pool]
         truth, pool = values[key], list(pools[key])
         for path in sorted(selections, key=lambda p: int(p.split("cycle_")[-1].split(os.sep)[0])):

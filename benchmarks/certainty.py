@@ -40,7 +40,7 @@ def main() -> None:
     params, label = api.restore_params(cfg, args.workdir, args.which)
     train, _ = datasets.load(cfg.dataset, cfg.data_dir, cfg.fold, cfg.seed)
     _, pool, _ = datasets.split_labeled(train, cfg.labeled_fraction, cfg.validation_fraction,
-                                        cfg.seed)
+                                        cfg.seed, cfg.validation_split)
     start = time.time()
     certainty = active.pool_certainty(cfg, params, [r.path for r in pool], args.seed,
                                       progress=True)

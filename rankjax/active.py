@@ -195,7 +195,8 @@ def run(cfg: Config, workdir: str, overwrite: bool = False, progress: bool = Tru
     train, test = task.read_data(cfg)
     rundir.prepare(cfg, workdir, overwrite)
     labeled, pool, validation = datasets.split_labeled(train, cfg.labeled_fraction,
-                                                       cfg.validation_fraction, cfg.seed)
+                                                       cfg.validation_fraction, cfg.seed,
+                                                       cfg.validation_split)
     total = len(labeled) + len(pool)
     per_cycle = max(1, round(cfg.per_cycle * total))
     log.info("active learning (%s): %d labeled of %d, +%d per cycle, %d cycles",

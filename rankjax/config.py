@@ -41,6 +41,9 @@ class Config:
                         "(e.g. rest,~/street_photos) | tfds:NAME")
     labeled_fraction: float = _f(1.0, "fraction of the training set that keeps its labels")
     validation_fraction: float = _f(0.1, "fraction of training images held out for validation")
+    validation_split: str = _f("random", "which training images validate: random (drawn with "
+                               "the seed) | last (the last ones in the dataset's order: for "
+                               "video frames, the stretch next to the test frames)")
 
     # Network.
     width: float = _f(1.0, "channel multiplier of VGG16 (e.g. 0.25 for CPU runs)")
@@ -178,6 +181,8 @@ def validate(cfg: Config) -> None:
          "batch sizes must be non-negative and ranked_per_group >= 1")
     need(0 < cfg.labeled_fraction <= 1, "labeled_fraction must be in (0, 1]")
     need(0 <= cfg.validation_fraction < 1, "validation_fraction must be in [0, 1)")
+    need(cfg.validation_split in ("random", "last"),
+         f"validation_split must be random or last, got {cfg.validation_split!r}")
     need(cfg.paradigm != "rank_then_finetune" or cfg.finetune_steps > 0,
          "paradigm rank_then_finetune needs finetune_steps > 0")
     need(cfg.distributed in ("auto", "on", "off"), "distributed must be auto, on or off")

@@ -651,22 +651,32 @@ def read(name: str, data_dir: str, split: str | None = None, fold: int = 0) -> l
 # --------------------------------------------------------------------------- splits
 
 def split_labeled(records: list, labeled_fraction: float, validation_fraction: float,
-                  seed: int) -> tuple[list, list, list]:
+                  seed: int, validation: str = "random") -> tuple[list, list, list]:
     """Training records -> (labeled, unlabeled, validation), chosen with `seed`.
 
-    Validation is carved from training data first (never from the test set); of the
-    rest, `labeled_fraction` keeps labels and the remainder is the unlabeled pool.
+    Validation is carved from training data first (never from the test set): records
+    drawn at random (`validation="random"`), or the last ones in the given order
+    (`"last"`: for video frames, the stretch next to the test frames, so that validation
+    sees the scene as the test starts, not frames between training frames). Of the rest,
+    `labeled_fraction` keeps labels and the remainder is the unlabeled pool.
     """
     if not records:
         raise DatasetError("cannot split an empty training set")
-    order = np.random.default_rng(seed).permutation(len(records))
+    if validation not in ("random", "last"):
+        raise ValueError(f"validation must be random or last, got {validation!r}")
     n_val = int(round(validation_fraction * len(records)))
     if validation_fraction > 0:
         n_val = max(1, min(n_val, len(records) - 1))
-    validation = [records[i] for i in order[:n_val]]
+    rng = np.random.default_rng(seed)
+    if validation == "random":
+        order = rng.permutation(len(records))
+    else:
+        n_train = len(records) - n_val
+        order = np.concatenate([np.arange(n_train, len(records)), rng.permutation(n_train)])
+    held_out = [records[i] for i in order[:n_val]]
     rest = [records[i] for i in order[n_val:]]
     n_labeled = max(1, int(round(labeled_fraction * len(rest))))
-    return rest[:n_labeled], rest[n_labeled:], validation
+    return rest[:n_labeled], rest[n_labeled:], held_out
 
 
 def split_by_reference(records: list[QualityRecord], test_fraction: float = 0.2,

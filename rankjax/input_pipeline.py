@@ -54,7 +54,8 @@ def build_sources(cfg: Config) -> Sources:
             "or set --dataset")
     train, test = tasks.get(cfg.task).read_data(cfg)
     labeled, rest, validation = datasets.split_labeled(train, cfg.labeled_fraction,
-                                                       cfg.validation_fraction, cfg.seed)
+                                                       cfg.validation_fraction, cfg.seed,
+                                                       cfg.validation_split)
     return Sources(labeled, unlabeled_paths(cfg.unlabeled, labeled, rest), validation, test)
 
 

@@ -192,6 +192,15 @@ MALL_NOTE = (
     "that other jobs (benchmarks, test suites) took from the same 2 cores.")
 
 
+VALIDATION_MALL_NOTE = (
+    "The label_scarcity_mall table's multitask runs validate on 80 frames drawn at random "
+    "from the training stretch (frames 1-800), and validation picked step 500 in three "
+    "of them (see that table). Here `--validation_split last` validates on frames "
+    "721-800, the end of the training stretch, next to the test stretch (801-2000); the "
+    "labeled frames are drawn from 1-720. The random-validation cells are "
+    "label_scarcity_mall's runs (`same_run_as`).")
+
+
 def _tables() -> dict[str, Table]:
     tables = [
         _scarcity("label_scarcity_shb", "ShanghaiTech B: labeled fraction x paradigm",
@@ -233,6 +242,15 @@ def _tables() -> dict[str, Table]:
         _scarcity("label_scarcity_mall", "Mall: labeled fraction x paradigm",
                   "crowd_mall_cpu_small", "mall_dataset-new", (0.1, 0.25, 1.0), "mae",
                   note=MALL_NOTE),
+        Table("validation_mall", "Mall: which training frames validate (multitask)", tuple(
+            Cell(f"multitask_{round(f * 100)}%_{split}_val", "crowd_mall_cpu_small",
+                 {"paradigm": "multitask", "labeled_fraction": f, "validation_split": split},
+                 "mall_dataset-new")
+            for f in (0.1, 0.25, 1.0) for split in ("random", "last")), "mae",
+            tuple(Claim(f"validating on the last 80 training frames beats 80 random ones "
+                        f"with {label} of the labels", f"multitask_{label}_last_val",
+                        f"multitask_{label}_random_val") for label in ("10%", "25%", "100%")),
+            line_field="validation_split", note=VALIDATION_MALL_NOTE),
         _scarcity("label_scarcity_clive", "CLIVE: labeled fraction x paradigm",
                   "iqa_clive_cpu_small", "ChallengeDB_release", (0.1, 0.25, 1.0), "srocc",
                   note="600 steps from scratch, width 0.25, 64 px patches, 5 test crops per "
@@ -423,12 +441,13 @@ def settings(cfg: config_lib.Config) -> dict:
 def stale_fields(table: Table, result: dict) -> dict:
     """{field: (the run's value, the cell's value now)} where a result file was made with
     another config than its cell declares today; {} when it matches (or, for a file from
-    before configs were recorded, cannot be checked)."""
+    before configs were recorded, cannot be checked). A field the file lacks was added to
+    Config after its run, which therefore ran as the field's default does."""
     if "config" not in result:
         return {}
+    recorded = {**settings(config_lib.Config()), **result["config"]}
     now = settings(cell_config(_cell(table, result), result["seed"], ""))
-    return {k: (result["config"].get(k), v) for k, v in now.items()
-            if result["config"].get(k) != v}
+    return {k: (recorded.get(k), v) for k, v in now.items() if recorded.get(k) != v}
 
 
 def check_current(table: Table, results: list[dict], results_dir: str) -> None:

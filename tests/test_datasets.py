@@ -100,6 +100,22 @@ def test_split_labeled_is_seeded_and_disjoint():
     assert sorted(labeled + rest + validation) == records
     assert datasets.split_labeled(records, 0.25, 0.1, seed=3)[0] == labeled
     assert datasets.split_labeled(records, 0.25, 0.1, seed=4)[0] != labeled
+    # The historical random split, kept exactly (committed results were made with it).
+    order = np.random.default_rng(3).permutation(100)
+    assert validation == list(order[:10]) and labeled == list(order[10:32])
+
+
+def test_split_labeled_last_validates_on_the_final_stretch():
+    """`last`: validation is the end of the training stretch (video frames next to the test
+    frames), the rest is shuffled with the seed as before."""
+    records = list(range(100))
+    labeled, rest, validation = datasets.split_labeled(records, 0.25, 0.1, 3, "last")
+    assert validation == list(range(90, 100))
+    assert (len(labeled), len(rest)) == (22, 68) and sorted(labeled + rest) == list(range(90))
+    assert labeled != list(range(22))   # shuffled, not the first frames
+    assert datasets.split_labeled(records, 0.25, 0.1, 4, "last")[2] == validation
+    with pytest.raises(ValueError, match="random or last, got 'first'"):
+        datasets.split_labeled(records, 0.25, 0.1, 3, "first")
 
 
 def make_tid(root, mos_by_name):

@@ -1,5 +1,6 @@
 """The table runner: cells train once, results aggregate over seeds, reports regenerate."""
 
+import dataclasses
 import json
 import os
 import subprocess
@@ -204,6 +205,13 @@ def test_a_result_made_with_another_config_is_refused(tmp_path):
     old = {**current, "config": {**saved, "image_size": saved["image_size"] // 2}}
     assert reproduce.stale_fields(table, old) == {
         "image_size": (saved["image_size"] // 2, saved["image_size"])}
+    # A field added to Config after the run: the run used its default, so it still matches
+    # a cell at the default, and not a cell that sets another value.
+    before = {**current, "config": {k: v for k, v in saved.items() if k != "validation_split"}}
+    assert reproduce.stale_fields(table, before) == {}
+    moved = dataclasses.replace(table, cells=(dataclasses.replace(
+        cell, overrides={**cell.overrides, "validation_split": "last"}),))
+    assert reproduce.stale_fields(moved, before) == {"validation_split": ("random", "last")}
     os.makedirs(tmp_path / "smoke")
     with open(tmp_path / "smoke" / f"{cell.name}_seed0.json", "w") as f:
         json.dump(old, f)
