@@ -155,6 +155,7 @@ def test_folder_with_only_a_train_split_is_refused(tmp_path):
     (["--width", "abc"], "--width expects a number, got 'abc'"),
     (["--steps", "-1"], "steps must be at least 1, got -1"),
     (["--validation_fraction", "1.5"], "validation_fraction must be in [0, 1)"),
+    (["--validation_split", "first"], "validation_split must be random or last, got 'first'"),
     (["--preset", "crowd_shb_cpu_small"], "this dataset needs --data_dir: the folder holding "
                                           "part_B/"),
     (["--dataset", "folder", "--data_dir", "no/such/folder"], "--data_dir 'no/such/folder' "
