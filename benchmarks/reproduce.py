@@ -39,12 +39,13 @@ VGG16 and a GPU).
 
 
 def report(results_dir: str, output: str, data_dir_hint: str) -> str:
-    sections = [HEADER]
+    sections, judged = [HEADER], []
     for table in reproduce.TABLES.values():
         results = reproduce.load_results(table, results_dir)
         if not results:
             continue
         reproduce.check_current(table, results, results_dir)
+        judged.append((table, results))
         rows = reproduce.summarise(table, results)
         reproduce.write_csv(os.path.join(results_dir, f"{table.name}.csv"), rows)
         picture = reproduce.plot(table, rows, os.path.join(results_dir, f"{table.name}.png"))
@@ -53,6 +54,7 @@ def report(results_dir: str, output: str, data_dir_hint: str) -> str:
         command = (f"python benchmarks/reproduce.py --table {table.name} --data_dir "
                    f"{data_dir_hint}")
         sections.append(reproduce.markdown(table, rows, results, command, relative))
+    sections.insert(1, reproduce.claims_at_a_glance(judged))
     text = "\n".join(sections)
     rundir.write_atomic(output, lambda f: f.write(text))
     return text

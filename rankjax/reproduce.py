@@ -65,6 +65,8 @@ class Table:
     # "cells": one number per run; "curve": active-learning runs, one number per cycle
     # (rows "<cell>@<cycle>"), cells that are not active-learning runs drawn as references.
     kind: str = "cells"
+    # False: the claims are ours (explanations of what the paper's tables showed here).
+    papers_claims: bool = True
 
     @property
     def higher_is_better(self) -> bool:
@@ -254,7 +256,7 @@ def _tables() -> dict[str, Table]:
             tuple(Claim(f"validating on the last 80 training frames beats 80 random ones "
                         f"with {label} of the labels", f"multitask_{label}_last_val",
                         f"multitask_{label}_random_val") for label in ("10%", "25%", "100%")),
-            line_field="validation_split", note=VALIDATION_MALL_NOTE),
+            line_field="validation_split", note=VALIDATION_MALL_NOTE, papers_claims=False),
         _scarcity("label_scarcity_clive", "CLIVE: labeled fraction x paradigm",
                   "iqa_clive_cpu_small", "ChallengeDB_release", (0.1, 0.25, 1.0), "srocc",
                   note="600 steps from scratch, width 0.25, 64 px patches, 5 test crops per "
@@ -371,7 +373,7 @@ def _tables() -> dict[str, Table]:
              Claim("with every label, ranking without noise beats the baseline",
                    "multitask_no_noise_100%", "baseline_100%")),
             x_field="", line_field="",
-            note=RANKED_SETS_CLIVE_NOTE),
+            note=RANKED_SETS_CLIVE_NOTE, papers_claims=False),
         _active_learning("active_learning_shb", "ShanghaiTech B: active learning by ranking "
                          "consistency vs random labels", "crowd_shb_cpu_small", "ShanghaiTech",
                          AL_SHORT_TRAINING, seeds=(0, 1, 2),
@@ -633,41 +635,59 @@ def verdicts(table: Table, results: list[dict]) -> list[tuple[Claim, str]]:
     set against one with 1): reproduced / not reproduced when the difference of the means
     exceeds the larger seed spread (std) of the two cells; inconclusive otherwise, with
     fewer than two shared seeds, or when a cell is missing."""
-    out = []
-    for claim in table.claims:
-        a, b = (_per_seed(table, results, name) for name in (claim.better, claim.worse))
-        if not a or not b:
-            out.append((claim, "not run yet"))
-            continue
-        seeds = sorted(set(a) & set(b))
-        if not seeds:
-            out.append((claim, "inconclusive (no shared seed)"))
-            continue
-        gain, spread = _gain_and_spread(table, a, b)
-        detail = (f"{table.metric} {np.mean([a[s] for s in seeds]):.4g} vs "
-                  f"{np.mean([b[s] for s in seeds]):.4g}, " + (
-                      f"spread {spread:.3g}, seeds " if len(seeds) > 1 else "seed ") +
-                  ",".join(map(str, seeds)))
-        if len(seeds) < 2:
-            verdict = f"inconclusive (one shared seed; {detail})"
-        elif claim.matches and claim.needs and not _beats(table, results, *claim.needs):
-            verdict = (f"inconclusive at this scale: {claim.needs[0]} is not better than "
-                       f"{claim.needs[1]} by more than the seed spread, so matching it says "
-                       f"nothing ({detail})")
-        elif claim.matches:
-            verdict = (f"reproduced ({detail})" if gain >= -spread else
-                       f"not reproduced: worse by more than the seed spread ({detail})")
-        elif gain > spread:
-            verdict = f"reproduced ({detail})"
-        elif -gain > spread:
-            verdict = f"not reproduced: the opposite holds ({detail})"
-        else:
-            verdict = f"inconclusive at this scale: effect within the seed spread ({detail})"
-        if 2 <= len(seeds) < len(table.seeds) and not verdict.startswith("inconclusive"):
-            verdict += (f"; on {len(seeds)} of the table's {len(table.seeds)} seeds, a spread "
-                        f"from {len(seeds)} runs is a rough estimate")
-        out.append((claim, verdict))
-    return out
+    return [(claim, _judge(table, results, claim)[0]) for claim in table.claims]
+
+
+def _judge(table: Table, results: list[dict], claim: Claim) -> tuple[str, str, str]:
+    """(the verdict, the same in short, the numbers it rests on: means, spread, seeds)."""
+    a, b = (_per_seed(table, results, name) for name in (claim.better, claim.worse))
+    if not a or not b:
+        return "not run yet", "not run yet", ""
+    seeds = sorted(set(a) & set(b))
+    if not seeds:
+        return "inconclusive (no shared seed)", "inconclusive (no shared seed)", ""
+    gain, spread = _gain_and_spread(table, a, b)
+    detail = (f"{table.metric} {np.mean([a[s] for s in seeds]):.4g} vs "
+              f"{np.mean([b[s] for s in seeds]):.4g}, " + (
+                  f"spread {spread:.3g}, seeds " if len(seeds) > 1 else "seed ") +
+              ",".join(map(str, seeds)))
+    if len(seeds) < 2:
+        verdict = f"inconclusive (one shared seed; {detail})"
+    elif claim.matches and claim.needs and not _beats(table, results, *claim.needs):
+        verdict = (f"inconclusive at this scale: {claim.needs[0]} is not better than "
+                   f"{claim.needs[1]} by more than the seed spread, so matching it says "
+                   f"nothing ({detail})")
+    elif claim.matches:
+        verdict = (f"reproduced ({detail})" if gain >= -spread else
+                   f"not reproduced: worse by more than the seed spread ({detail})")
+    elif gain > spread:
+        verdict = f"reproduced ({detail})"
+    elif -gain > spread:
+        verdict = f"not reproduced: the opposite holds ({detail})"
+    else:
+        verdict = f"inconclusive at this scale: effect within the seed spread ({detail})"
+    if 2 <= len(seeds) < len(table.seeds) and not verdict.startswith("inconclusive"):
+        verdict += (f"; on {len(seeds)} of the table's {len(table.seeds)} seeds, a spread "
+                    f"from {len(seeds)} runs is a rough estimate")
+    short = ("inconclusive (one shared seed)" if len(seeds) < 2
+             else verdict.split(" (")[0].split(":")[0])
+    return verdict, short, detail
+
+
+def claims_at_a_glance(tables: list[tuple[Table, list[dict]]]) -> str:
+    """Markdown: one row per claim of every (table, its results): the paper's or ours, the
+    verdict in short and the numbers it rests on (the tables below give the reasoning)."""
+    lines = ["## Every claim at a glance", "",
+             "Verdicts on the best checkpoints on validation, in short; each table below "
+             "gives its seeds, paired differences and notes. Whose: the paper's claim, or "
+             "ours (a test of an explanation of what the paper's tables showed here).", "",
+             "| table | claim | whose | verdict | numbers |", "|---|---|---|---|---|"]
+    for table, results in tables:
+        for claim in table.claims:
+            _, short, detail = _judge(table, results, claim)
+            whose = "paper" if table.papers_claims else "ours"
+            lines.append(f"| {table.name} | {claim.text} | {whose} | {short} | {detail} |")
+    return "\n".join(lines) + "\n"
 
 
 def _per_seed(table: Table, results: list[dict], name: str,

@@ -29,6 +29,8 @@ def test_summary_and_verdicts_hand_worked():
     assert rows[0]["mae_mean"] == 11.0 and rows[0]["mae_std"] == pytest.approx(2 ** 0.5)
     ((claim, verdict),) = reproduce.verdicts(table, results)
     assert verdict.startswith("reproduced")  # 11 - 6.5 = 4.5 > spread sqrt(2)
+    assert "| smoke | ranking helps with 50% of the labels | paper | reproduced | mae 6.5 vs 11, " \
+           "spread 1.41, seeds 0,1 |" in reproduce.claims_at_a_glance([(table, results)])
     close = [result("baseline_50%", s, m) for s, m in ((0, 10.0), (1, 14.0))] + \
         [result("multitask_50%", s, m) for s, m in ((0, 9.0), (1, 13.0))]
     ((_, verdict),) = reproduce.verdicts(table, close)
@@ -54,6 +56,8 @@ def test_verdicts_use_only_the_seeds_both_cells_ran():
                             "estimate")
     ((_, verdict),) = reproduce.verdicts(table, results[:3] + results[4:])
     assert verdict == "inconclusive (one shared seed; mae 7 vs 12, seed 1)"
+    assert "| inconclusive (one shared seed) | mae 7 vs 12, seed 1 |" in \
+        reproduce.claims_at_a_glance([(table, results[:3] + results[4:])])
     ((_, verdict),) = reproduce.verdicts(table, results[:3])
     assert verdict == "not run yet"
     ((_, verdict),) = reproduce.verdicts(table, results[:1] + results[4:])
