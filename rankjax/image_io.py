@@ -7,6 +7,7 @@ Files are decoded with TensorFlow's `tf.io.decode_image` (grayscale made RGB,
 
 from __future__ import annotations
 
+import os
 import re
 
 import numpy as np
@@ -64,3 +65,51 @@ def as_float_image(image) -> np.ndarray:
         raise ValueError("float images must hold finite values in [0, 1]; divide uint8 "
                          "pixels by 255 first")
     return array
+
+
+# Decoded training images kept in memory, at most this many bytes (RANKJAX_IMAGE_CACHE_GB).
+IMAGE_CACHE_BYTES = float(os.environ.get("RANKJAX_IMAGE_CACHE_GB", "2")) * 2**30
+
+
+class DecodedImages:
+    """Images decoded once and kept in memory, looked up by index inside tf.data.
+
+    Training draws thousands of samples from a few hundred photographs; decoding (and
+    resizing) a photograph costs more CPU than the crop drawn from it, and on a small
+    machine that CPU is taken from the train step. `fill` decodes every image once, in
+    parallel; `lookup(index)` then gives the same float32 pixels a fresh decode would:
+    an image whose pixels are whole numbers (no resize) is kept as uint8, one that a
+    resize made fractional as float32. `fill` returns False, and keeps nothing, when the
+    images would take more than `budget` bytes: the caller then decodes per sample.
+    """
+
+    def __init__(self, budget: float = IMAGE_CACHE_BYTES):
+        self.budget = budget
+        self.arrays: list[np.ndarray] = []
+        self.nbytes = 0
+
+    def fill(self, images: tf.data.Dataset) -> bool:
+        """Adds every image of `images` (float32 [0, 255], in order); index i of the
+        dataset becomes `first + i`, first = the number of images held before."""
+        added = []
+        options = tf.data.Options()
+        options.deterministic = True
+        stream = images.prefetch(2).with_options(options).as_numpy_iterator()
+        for image in stream:
+            whole = image.astype(np.uint8)
+            kept = whole if np.array_equal(whole, image) else image
+            self.nbytes += kept.nbytes
+            if self.nbytes > self.budget:
+                self.nbytes -= sum(a.nbytes for a in added) + kept.nbytes
+                return False
+            added.append(kept)
+        self.arrays += added
+        return True
+
+    def _get(self, index) -> np.ndarray:
+        return self.arrays[int(index)].astype(np.float32)
+
+    def lookup(self, index: tf.Tensor) -> tf.Tensor:
+        """The (H, W, 3) float32 image number `index`, inside a tf.data function."""
+        image = tf.numpy_function(self._get, [index], tf.float32, stateful=False)
+        return tf.ensure_shape(image, (None, None, 3))

@@ -116,11 +116,22 @@ def _seeded(ds: tf.data.Dataset, seed: int, shuffle: int, skip: int = 0,
 
 
 def labeled_samples(records: list, cfg: Config, seed: int, skip: int = 0,
-                    rows: Rows | None = None) -> tf.data.Dataset:
-    """Endless {"image", "target"} samples of the labeled records, drawn by the task."""
+                    rows: Rows | None = None,
+                    cache: image_io.DecodedImages | None = None) -> tf.data.Dataset:
+    """Endless {"image", "target"} samples of the labeled records, drawn by the task.
+
+    With `cache`, every record's image is decoded once into it (if they fit) and looked
+    up per sample; otherwise each sample decodes its image. Both give the same samples.
+    """
     task = tasks.get(cfg.task)
-    ds = _seeded(task.labeled_dataset(records, cfg), seed, len(records), skip, rows)
-    return ds.map(task.labeled_sample(cfg), num_parallel_calls=AUTOTUNE,
+    elements, load = task.labeled_dataset(records, cfg), task.labeled_image(cfg)
+    first = len(cache.arrays) if cache is not None else 0
+    if cache is not None and cache.fill(elements.map(load, num_parallel_calls=AUTOTUNE)):
+        elements = elements.enumerate(first).map(lambda i, e: {**e, "cached": i})
+        load = lambda e: cache.lookup(e["cached"])  # noqa: E731
+    sample = task.labeled_sample(cfg)
+    ds = _seeded(elements, seed, len(records), skip, rows)
+    return ds.map(lambda s, e: sample(s, {**e, "image": load(e)}), num_parallel_calls=AUTOTUNE,
                   deterministic=cfg.deterministic)
 
 
@@ -128,9 +139,9 @@ def ranked_sets(pool: tf.data.Dataset, cfg: Config, seed: int, shuffle: int, ski
                 rows: Rows | None = None, decode=None) -> tf.data.Dataset:
     """Endless {"image": (k, S, S, 3), "rank": (k,)} ranked sets of unlabeled images.
 
-    `pool` holds images, or paths that `decode` turns into images after the shuffle (so
-    the shuffle buffer never holds decoded images, and each process decodes only its
-    rows' files).
+    `pool` holds images, or paths (or cache indices) that `decode` turns into images
+    after the shuffle (so the shuffle buffer never holds decoded images, and each
+    process decodes only its rows' files).
     """
     sample = tasks.get(cfg.task).ranked_sample(cfg)
     load = decode or (lambda x: x)
@@ -166,14 +177,20 @@ def tfds_images(name: str) -> tf.data.Dataset:
                                     == 1 else x["image"], tf.float32))
 
 
-def unlabeled_pool(sources: Sources, cfg: Config):
-    """(dataset of paths or images, shuffle buffer, decode fn or None) of the ranked pool."""
+def unlabeled_pool(sources: Sources, cfg: Config,
+                   cache: image_io.DecodedImages | None = None):
+    """(dataset of paths, cache indices or images, shuffle buffer, decode fn or None) of
+    the ranked pool; with `cache`, the pool's images are decoded into it if they fit."""
     if cfg.unlabeled.startswith("tfds:"):
         return tfds_images(cfg.unlabeled[5:]), TFDS_SHUFFLE, None
     if not sources.unlabeled:
         raise datasets.DatasetError("the unlabeled pool for ranked sets is empty")
-    return (tf.data.Dataset.from_tensor_slices(sources.unlabeled), len(sources.unlabeled),
-            image_loader(cfg))
+    paths, size = tf.data.Dataset.from_tensor_slices(sources.unlabeled), len(sources.unlabeled)
+    first = len(cache.arrays) if cache is not None else 0
+    if cache is not None and cache.fill(paths.map(image_loader(cfg),
+                                                  num_parallel_calls=AUTOTUNE)):
+        return tf.data.Dataset.range(first, first + size), size, cache.lookup
+    return paths, size, image_loader(cfg)
 
 
 # --------------------------------------------------------------------------- batches
@@ -210,25 +227,29 @@ def make_batch(cfg: Config, labeled: dict | None = None, ranked: dict | None = N
 
 def train_batches(sources: Sources, cfg: Config, seed: int, labeled_batch: int,
                   ranked_groups: int, process_index: int = 0, process_count: int = 1,
-                  start_batch: int = 0) -> Iterator[dict]:
+                  start_batch: int = 0, cache_bytes: float | None = None) -> Iterator[dict]:
     """Endless complete numpy batches (see `make_batch`) of this process's slice.
 
     labeled_batch / ranked_groups are per process; either may be 0 (that part then has
     zero rows). `start_batch` resumes the sequence: batch n is the same whether reached
-    directly or after a restart.
+    directly or after a restart. The images are decoded once and kept in memory when
+    they fit in `cache_bytes` (default image_io.IMAGE_CACHE_BYTES; 0: decode per sample),
+    which changes no batch.
     """
     parts = {}
     seed = seed * 1000
+    budget = image_io.IMAGE_CACHE_BYTES if cache_bytes is None else cache_bytes
+    cache = image_io.DecodedImages(budget) if budget > 0 else None
     if labeled_batch:
         if not sources.labeled:
             raise datasets.DatasetError("no labeled training images")
         total = labeled_batch * process_count
         parts["labeled"] = labeled_samples(
             sources.labeled, cfg, seed, start_batch * total,
-            Rows.of_process(total, process_index, process_count)
+            Rows.of_process(total, process_index, process_count), cache
         ).batch(labeled_batch, drop_remainder=True)
     if ranked_groups:
-        pool, size, decode = unlabeled_pool(sources, cfg)
+        pool, size, decode = unlabeled_pool(sources, cfg, cache)
         total = ranked_groups * process_count
         sets = ranked_sets(pool, cfg, seed + 1, size, start_batch * total,
                            Rows.of_process(total, process_index, process_count), decode)

@@ -192,8 +192,83 @@ def test_tiled_counts_stitch_back_to_the_whole_image_map(shb):
     assert tiled.shape == (6, 10) and whole.shape == (8, 12)  # padded to 96x160 / 128x192
     np.testing.assert_allclose(tiled[:5, :10], whole[:5, :10], rtol=1e-6)
     assert tiled[5:].sum() == 0 and whole[5:].sum() == 0  # padding rows masked out
-    big = rng.random((300, 290, 3)).astype(np.float32)  # 10 x 10 tiles: calls of 64 and 36
+    big = rng.random((300, 290, 3)).astype(np.float32)  # 10 x 10 tiles: 4 calls
     np.testing.assert_allclose(crowd.masked_density(local, None, big, cfg)[:19, :19],
                                crowd.masked_density(local, None, big)[:19, :19], rtol=1e-6)
     with pytest.raises(ValueError, match="count_protocol"):
         crowd_cfg(count_protocol="grid")
+
+
+def test_tiles_of_many_images_are_predicted_together_in_one_shape():
+    """Tiles of consecutive images share calls of TILE_BATCH tiles (the last padded up to
+    a bucket), and each image still gets the map of its own tiles: checked against each
+    tile predicted alone and placed by hand."""
+    calls = []
+
+    def net(params, x):  # an output cell depends on its whole tile: not local
+        calls.append(x.shape)
+        n, h, w, _ = x.shape
+        cells = x.mean(axis=-1).reshape(n, h // 16, 16, w // 16, 16).mean(axis=(2, 4))
+        return cells + x.reshape(n, -1).std(axis=1)[:, None, None]
+
+    rng = np.random.default_rng(1)
+    # 15, 1, 8 and 6 tiles of 32 px (padded to 96x160, 32x32, 128x64, 64x96), twice,
+    # then 8 more: 68 tiles.
+    sizes = [(70, 150), (32, 32), (100, 64), (33, 95)] * 2 + [(100, 64)]
+    images = [rng.random((*size, 3)).astype(np.float32) for size in sizes]
+    cfg = crowd_cfg(count_protocol="tiles")
+    maps = list(crowd.density_maps(net, None, images, cfg))
+    for image, got in zip(images, maps):
+        padded, valid = crowd.pad_for_eval(image, 32)
+        expected = np.zeros(valid.shape, np.float32)
+        for r in range(padded.shape[1] // 32):
+            for c in range(padded.shape[2] // 32):
+                tile = padded[:, 32 * r:32 * r + 32, 32 * c:32 * c + 32]
+                expected[2 * r:2 * r + 2, 2 * c:2 * c + 2] = net(None, tile)[0]
+        np.testing.assert_allclose(got, np.where(valid, expected, 0), rtol=1e-6)
+    calls.clear()
+    list(crowd.density_maps(net, None, images, cfg))
+    assert [shape[0] for shape in calls] == [32, 32, 8]  # 68 tiles: 32 + 32 + 4 (of 8)
+
+
+@pytest.mark.parametrize("rescale", [1.0, 0.5])
+def test_images_kept_in_memory_give_the_same_batches_as_decoding_each_sample(shb, rescale):
+    """The decoded-image cache changes no batch: with it (images decoded once, uint8 where
+    decoding gave whole numbers, float32 where the 0.5 resize did not), with too small
+    a budget (it gives up and decodes per sample), and without it."""
+    cfg = crowd_cfg(dataset="shanghaitech_b", data_dir=shb, validation_fraction=0.0,
+                    rescale_images=rescale)
+    sources = sources_for(cfg)
+    kept = take(input_pipeline.train_batches(sources, cfg, 3, 2, 2), 3)
+    cache = tf_cache_of(cfg, sources)
+    assert len(cache.arrays) == 2 * len(sources.labeled)  # labeled part, then the pool
+    assert {a.dtype for a in cache.arrays} == {np.dtype(np.uint8 if rescale == 1.0
+                                                        else np.float32)}
+    for budget in (0, 100):  # no cache; one too small to hold the images
+        decoded = take(input_pipeline.train_batches(sources, cfg, 3, 2, 2,
+                                                    cache_bytes=budget), 3)
+        for a, b in zip(kept, decoded):
+            for part in ("labeled", "ranked"):
+                for key in a[part]:
+                    np.testing.assert_array_equal(a[part][key], b[part][key])
+
+
+def tf_cache_of(cfg, sources):
+    from rankjax import image_io
+    cache = image_io.DecodedImages()
+    input_pipeline.labeled_samples(sources.labeled, cfg, 0, cache=cache)
+    input_pipeline.unlabeled_pool(sources, cfg, cache)
+    return cache
+
+
+def test_quality_batches_are_the_same_with_and_without_the_image_cache(tmp_path):
+    cfg = config_lib.get_preset("iqa_cpu_small").replace(
+        data_dir=str(tmp_path / "synthetic"), image_size=32, labeled_batch=2,
+        ranked_groups=1, ranked_per_group=3, deterministic=True, patch_min=32, patch_max=32)
+    sources = sources_for(cfg)
+    kept = take(input_pipeline.train_batches(sources, cfg, 1, 2, 1), 2)
+    decoded = take(input_pipeline.train_batches(sources, cfg, 1, 2, 1, cache_bytes=0), 2)
+    for a, b in zip(kept, decoded):
+        for part in ("labeled", "ranked"):
+            for key in a[part]:
+                np.testing.assert_array_equal(a[part][key], b[part][key])

@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING, Any, Callable
 
 import numpy as np
 
-from rankjax import datasets, losses
+from rankjax import datasets, image_io, losses
 
 if TYPE_CHECKING:
     import flax.linen as nn
@@ -75,11 +75,18 @@ class Task:
         return datasets.load(cfg.dataset, cfg.data_dir, cfg.fold, cfg.seed)
 
     def labeled_dataset(self, records: list, cfg: "Config") -> "tf.data.Dataset":
-        """One element per record (static fields only; images are decoded in `labeled_sample`)."""
+        """One element per record (static fields only; a "path" to its image)."""
         raise NotImplementedError
 
+    def labeled_image(self, cfg: "Config") -> Callable:
+        """fn(element) -> the record's whole image, (H, W, 3) float32 in [0, 255]. The input
+        pipeline decodes each image once when they fit in memory (image_io.DecodedImages),
+        so this must give the same pixels every time it is called."""
+        return lambda element: image_io.decode(element["path"])
+
     def labeled_sample(self, cfg: "Config") -> Callable:
-        """fn(seed (2,) int64, element) -> {"image": (S, S, 3) in [0, 1], "target": ...}."""
+        """fn(seed (2,) int64, element) -> {"image": (S, S, 3) in [0, 1], "target": ...};
+        the element holds its decoded whole image as "image" (see `labeled_image`)."""
         raise NotImplementedError
 
     def ranked_sample(self, cfg: "Config") -> Callable:

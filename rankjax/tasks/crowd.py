@@ -13,7 +13,9 @@ MAE and RMSE of counts. Best checkpoint: lowest validation MAE.
 
 from __future__ import annotations
 
+import collections
 import os
+from typing import Iterable, Iterator
 
 import jax.numpy as jnp
 import numpy as np
@@ -28,10 +30,11 @@ AUTOTUNE = tf.data.AUTOTUNE
 EVAL_PAD_MULTIPLE = 64
 # Padding colour: the ImageNet mean, which both input styles map to zero.
 PAD_RGB = (123.68 / 255.0, 116.779 / 255.0, 103.939 / 255.0)
-# Tiles predicted per call with count_protocol=tiles: at most TILE_BATCH, the last call
-# padded up to the next bucket size (a few shapes to compile, little padding).
-TILE_BATCH = 64
-TILE_BUCKETS = (8, 16, 24, 32, 48, 64)
+# Tiles predicted per call with count_protocol=tiles, gathered across images: TILE_BATCH,
+# the last call of a pass padded up to the next bucket size (a few shapes to compile
+# once per run, little padding).
+TILE_BATCH = 32
+TILE_BUCKETS = (8, 16, 32)
 COUNT_PROTOCOLS = ("whole", "tiles")
 # Largest activation memory of one pass: bigger whole images are computed in overlapping
 # windows with the same result (windowed_density); tiles of the training size need less.
@@ -98,6 +101,9 @@ class CrowdTask(Task):
     def labeled_dataset(self, records, cfg):
         return records_dataset(records, cfg)
 
+    def labeled_image(self, cfg):
+        return lambda example: image_io.decode(example["path"], example["hw"])
+
     def labeled_sample(self, cfg):
         """Random square patches (patch_min..patch_max px) resized to the input, flipped at
         random, with the density target integrated on the output grid."""
@@ -105,8 +111,7 @@ class CrowdTask(Task):
 
         def sample(seed, example):
             seeds = tf.random.experimental.stateless_split(tf.cast(seed, tf.int64), 2)
-            hw = example["hw"]
-            image = image_io.decode(example["path"], hw)
+            hw, image = example["hw"], example["image"]
             box = crops.random_square_box(hw, cfg.patch_min, cfg.patch_max, seeds[0])
             flip = tf.random.stateless_uniform((), seeds[1]) < 0.5
             patch = crops.crop_and_resize(image, box, size)[0]
@@ -141,8 +146,8 @@ class CrowdTask(Task):
     def evaluate(self, cfg, predict, params, records, first_index=0):
         """Counts of whole images; every image's masked density map is kept for pictures."""
         predictions, maps = [], []
-        for record, image in zip(records, eval_images(records, cfg)):
-            density_map = masked_density(predict, params, image, cfg)
+        for record, density_map in zip(records, density_maps(predict, params,
+                                                              eval_images(records, cfg), cfg)):
             predictions.append(evaluation.Prediction(record.name, float(record.count),
                                                      float(density_map.sum()), record.path))
             maps.append(density_map)
@@ -240,40 +245,82 @@ def pad_for_eval(image: np.ndarray, multiple: int = EVAL_PAD_MULTIPLE
     return padded, valid
 
 
-def tiled_density(predict, params, padded: np.ndarray, tile: int) -> np.ndarray:
-    """Density of a (1, Hp, Wp, 3) image (sides multiples of `tile`) predicted tile by
-    tile, up to TILE_BATCH tiles per call, stitched back into one (Hp/16, Wp/16) map."""
-    _, hp, wp, _ = padded.shape
-    rows, cols, cells = hp // tile, wp // tile, tile // models.OUTPUT_STRIDE
-    tiles = padded[0].reshape(rows, tile, cols, tile, 3).swapaxes(1, 2).reshape(-1, tile, tile, 3)
-    maps = []
-    for start in range(0, len(tiles), TILE_BATCH):
-        chunk = tiles[start:start + TILE_BATCH]
-        size = next(b for b in TILE_BUCKETS if b >= len(chunk))
-        chunk = np.concatenate([chunk, np.zeros((size - len(chunk), tile, tile, 3), np.float32)])
-        maps.append(np.asarray(predict(params, chunk))[:min(TILE_BATCH, len(tiles) - start)])
-    maps = np.concatenate(maps)
-    return maps.reshape(rows, cols, cells, cells).swapaxes(1, 2).reshape(rows * cells,
-                                                                          cols * cells)
+class _TiledImage:
+    """One image being counted tile by tile: its stitched map so far, and how many of its
+    tiles are still to be predicted."""
+
+    def __init__(self, valid: np.ndarray):
+        self.valid = valid
+        self.map = np.zeros(valid.shape, np.float32)
+        self.waiting = 0
 
 
-def masked_density(predict, params, image: np.ndarray, cfg=None) -> np.ndarray:
-    """Predicted density of one whole (H, W, 3) image on its padded grid, zero on padding,
-    by the config's count_protocol (whole image by default). A whole image too big for
-    WHOLE_IMAGE_MAX_BYTES is computed in overlapping windows with the same result
-    (`windowed_density`), so any size fits in bounded memory."""
+def _tiled_maps(predict, params, images: Iterable[np.ndarray], tile: int
+                ) -> Iterator[tuple[np.ndarray, np.ndarray]]:
+    """(density map, valid mask) of each image, in order, predicted tile by tile: each
+    image is padded to multiples of `tile` (pad_for_eval), cut into tiles, and the tiles
+    of consecutive images are predicted together, TILE_BATCH per call, so every call has
+    the same shape whatever the image sizes (the last call of the pass is padded up to a
+    bucket size)."""
+    cells = tile // models.OUTPUT_STRIDE
+    pending: collections.deque[_TiledImage] = collections.deque()
+    queue: list[tuple[np.ndarray, _TiledImage, int, int]] = []
+
+    def predict_queued(count: int) -> None:
+        chunk, placements = [t for t, *_ in queue[:count]], queue[:count]
+        del queue[:count]
+        size = next(b for b in TILE_BUCKETS + (TILE_BATCH,) if b >= count)
+        chunk += [np.zeros_like(chunk[0])] * (size - count)
+        maps = np.asarray(predict(params, np.stack(chunk)))
+        for density, (_, image, row, col) in zip(maps, placements):
+            image.map[row * cells:(row + 1) * cells, col * cells:(col + 1) * cells] = density
+            image.waiting -= 1
+
+    for image in images:
+        padded, valid = pad_for_eval(image, tile)
+        rows, cols = padded.shape[1] // tile, padded.shape[2] // tile
+        entry = _TiledImage(valid)
+        entry.waiting = rows * cols
+        pending.append(entry)
+        tiles = padded[0].reshape(rows, tile, cols, tile, 3).swapaxes(1, 2)
+        queue += [(tiles[r, c], entry, r, c) for r in range(rows) for c in range(cols)]
+        while len(queue) >= TILE_BATCH:
+            predict_queued(TILE_BATCH)
+        while pending and not pending[0].waiting:
+            done = pending.popleft()
+            yield done.map, done.valid
+    while queue:
+        predict_queued(min(len(queue), TILE_BATCH))
+    for done in pending:
+        yield done.map, done.valid
+
+
+def density_maps(predict, params, images: Iterable[np.ndarray], cfg=None
+                 ) -> Iterator[np.ndarray]:
+    """Predicted density of each whole (H, W, 3) image, in order, on its padded grid and
+    zero on the padding, by the config's count_protocol (whole images by default): one
+    pass per image; with count_protocol=tiles, the tiles of consecutive images predicted
+    together in calls of one shape. A whole image too big for WHOLE_IMAGE_MAX_BYTES is
+    computed in overlapping windows with the same result (`windowed_density`), so any
+    size fits in bounded memory."""
+    scale = 1.0 if cfg is None else cfg.density_scale
     if cfg is not None and cfg.count_protocol == "tiles":
-        padded, valid = pad_for_eval(image, cfg.image_size)
-        density_map = tiled_density(predict, params, padded, cfg.image_size)
-    else:
+        for density_map, valid in _tiled_maps(predict, params, images, cfg.image_size):
+            yield np.where(valid, density_map / scale, 0.0)
+        return
+    window = window_side(1.0 if cfg is None else cfg.width)
+    for image in images:
         padded, valid = pad_for_eval(image)
-        window = window_side(1.0 if cfg is None else cfg.width)
         if max(padded.shape[1:3]) > window:
             density_map = windowed_density(predict, params, padded, window)
         else:
             density_map = np.asarray(predict(params, padded))[0]
-    scale = 1.0 if cfg is None else cfg.density_scale
-    return np.where(valid, density_map / scale, 0.0)
+        yield np.where(valid, density_map / scale, 0.0)
+
+
+def masked_density(predict, params, image: np.ndarray, cfg=None) -> np.ndarray:
+    """The density map of one image (see `density_maps`)."""
+    return next(density_maps(predict, params, [image], cfg))
 
 
 # Memory per input pixel of one pass that does not shrink with the width: the input's

@@ -80,7 +80,7 @@ class ScoreTask(Task):
 
         def sample(seed, example):
             seeds = tf.random.experimental.stateless_split(tf.cast(seed, tf.int64), 2)
-            patch = random_crop(image_io.decode(example["path"]), size, seeds[0], example["path"])
+            patch = random_crop(example["image"], size, seeds[0], example["path"])
             patch = tf.cond(tf.random.stateless_uniform((), seeds[1]) < 0.5,
                             lambda: patch[:, ::-1], lambda: patch)
             return {"image": patch / 255.0, "target": example["score"]}
