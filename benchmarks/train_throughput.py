@@ -38,6 +38,19 @@ import numpy as np  # noqa: E402
 from rankjax import config as config_lib, input_pipeline, models, sharding, training  # noqa: E402
 
 
+def machine_line() -> str:
+    """The machine and software a timing was measured with: CPU model and vector flags
+    (lscpu), cores, JAX and PyTorch versions, XLA_FLAGS."""
+    from rankjax import platform
+
+    info = platform.machine()
+    torch, _ = _torch()
+    return (f"machine: {info.get('cpu')}, {info['cores']} cores ({info.get('vector_flags')}); "
+            f"device={jax.devices()[0].device_kind} backend={jax.default_backend()} "
+            f"jax={jax.__version__}{' torch=' + torch.__version__ if torch else ''} "
+            f"XLA_FLAGS='{os.environ.get('XLA_FLAGS', '')}' date={info['date']}")
+
+
 def analytic_flops(width: float, size: int, images: int) -> float:
     """FLOPs of a training step by hand: 2 * 9 * Cin * Cout per output pixel of every 3x3
     convolution (VGG16 conv1_1..conv5_3 and the head), forward, times 3 for forward plus
@@ -223,10 +236,7 @@ def main() -> None:
                         help="a crowd preset: time its own multitask step instead")
     args = parser.parse_args()
     torch, torch_device = _torch()
-    print(f"device={jax.devices()[0].device_kind} backend={jax.default_backend()} "
-          f"cpus={os.cpu_count()} XLA_FLAGS='{os.environ.get('XLA_FLAGS', '')}' bf16={args.bf16}"
-          f" torch_device={torch_device} jax={jax.__version__}"
-          f"{' torch=' + torch.__version__ if torch else ''}")
+    print(f"{machine_line()} bf16={args.bf16} torch_device={torch_device}")
     if args.preset:
         cfg = config_lib.get_preset(args.preset).replace(bf16=args.bf16)
         if cfg.task != "crowd":

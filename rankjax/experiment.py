@@ -8,6 +8,7 @@ Run directory:
     test/                  results.json, predictions.csv, pictures: best checkpoint on validation
     test_last/             the same for the last checkpoint
     training_curves.png
+    summary.json           wall time per part of the run, best step, test metrics
 
 Rerunning the same command resumes from the last checkpoint; in deterministic mode a
 run killed at any point and restarted ends with the same numbers as one that never
@@ -28,7 +29,7 @@ import numpy as np
 from tqdm import tqdm
 
 from rankjax import (checkpoints, evaluation, input_pipeline, pictures, rundir, sharding, tasks,
-                     training)
+                     timing, training)
 from rankjax.config import Config
 from rankjax.input_pipeline import Sources
 from rankjax.rundir import RunDirError
@@ -123,7 +124,9 @@ def train_and_evaluate(cfg: Config, workdir: str, overwrite: bool = False,
 
     Returns the test metrics of the best checkpoint on validation (in `test/`; the last
     checkpoint's are in `test_last/`, and they are the same run when the last was best
-    or there is no validation split).
+    or there is no validation split). `summary.json` records where the wall time went
+    (start-up, compilation, training steps, validation, checkpoints, test) and which
+    step was best.
 
     `sources` gives the data explicitly (which records are labeled, which images are
     the unlabeled pool, validation and test), e.g. for sweeps and active-learning cycles;
@@ -134,39 +137,31 @@ def train_and_evaluate(cfg: Config, workdir: str, overwrite: bool = False,
     (`sharding.maybe_initialize_distributed`) is the caller's, once per process.
     """
     task = tasks.get(cfg.task)
-    # The data is read (and any problem with it reported) before the run directory is touched.
-    sources = input_pipeline.build_sources(cfg) if sources is None else sources
-    changed = rundir.prepare(cfg, workdir, overwrite)
-    log.info("data: %d labeled, %d unlabeled, %d validation, %d test images",
-             len(sources.labeled), len(sources.unlabeled), len(sources.validation),
-             len(sources.test))
-
-    mesh = sharding.make_mesh()
-    log.info("devices: %d %s device(s) in %d process(es); batch sharded over all of them",
-             jax.device_count(), jax.default_backend(), jax.process_count())
-    model, tx = training.build_model(cfg), training.make_optimizer(cfg)
-    store = checkpoints.RunCheckpoints(workdir)
-    if store.latest_step() is not None:
-        # Restored into abstract shapes: no initialisation, no pretrained weights read.
-        state, _ = store.restore(training.abstract_train_state(cfg, model, tx, mesh),
-                                 task=cfg.task, set_aside=True)
-        start = int(jax.device_get(state.step))
-        log.info("resumed from step %d in %s", start, workdir)
-        if changed:
-            log.info("changed on resume: %s", ", ".join(f"{k} {a} -> {b}" for k, (a, b)
-                                                         in sorted(changed.items())))
-    else:
-        state, start = training.create_train_state(cfg, model, tx, jax.random.key(cfg.seed),
-                                                   mesh, initial_params), 0
-    train_step = training.make_train_step(cfg, model, tx, mesh)
-    usable = training.make_state_check(cfg, model, mesh)
-    best_meta = store.best_meta()
-    best = best_meta["metrics"][task.selection_metric] if best_meta else None
-    metrics_log = rundir.MetricsLog(os.path.join(workdir, "metrics.jsonl"), start,
-                                    os.path.join(workdir, "tensorboard"))
-    if changed and start > 0:
-        metrics_log.write({"kind": "config_change", "step": start,
-                           "changes": {k: list(v) for k, v in sorted(changed.items())}})
+    clock = timing.PartClock()
+    with clock("startup"):
+        # The data is read (and any problem with it reported) before the run directory
+        # is touched.
+        sources = input_pipeline.build_sources(cfg) if sources is None else sources
+        changed = rundir.prepare(cfg, workdir, overwrite)
+        log.info("data: %d labeled, %d unlabeled, %d validation, %d test images",
+                 len(sources.labeled), len(sources.unlabeled), len(sources.validation),
+                 len(sources.test))
+        mesh = sharding.make_mesh()
+        log.info("devices: %d %s device(s) in %d process(es); batch sharded over all of them",
+                 jax.device_count(), jax.default_backend(), jax.process_count())
+        model, tx = training.build_model(cfg), training.make_optimizer(cfg)
+        store = checkpoints.RunCheckpoints(workdir)
+        state, start = _restore_or_create(cfg, workdir, store, model, tx, mesh, changed,
+                                          initial_params)
+        train_step = training.make_train_step(cfg, model, tx, mesh)
+        usable = training.make_state_check(cfg, model, mesh)
+        best_meta = store.best_meta()
+        best = best_meta["metrics"][task.selection_metric] if best_meta else None
+        metrics_log = rundir.MetricsLog(os.path.join(workdir, "metrics.jsonl"), start,
+                                        os.path.join(workdir, "tensorboard"))
+        if changed and start > 0:
+            metrics_log.write({"kind": "config_change", "step": start,
+                               "changes": {k: list(v) for k, v in sorted(changed.items())}})
     meta = {"task": cfg.task, "name": cfg.name}
     schedule = training.learning_rate_schedule(cfg)
     process_count, process_index = jax.process_count(), jax.process_index()
@@ -178,7 +173,7 @@ def train_and_evaluate(cfg: Config, workdir: str, overwrite: bool = False,
 
     bar = tqdm(total=total, initial=start, unit="step", dynamic_ncols=True,
                disable=not progress or process_index != 0, desc=cfg.name)
-    phase_start = 0
+    resumed_from, phase_start = start, 0
     for phase in plan:
         if start >= phase.steps:
             phase_start = phase.steps
@@ -188,9 +183,10 @@ def train_and_evaluate(cfg: Config, workdir: str, overwrite: bool = False,
         lr_offset = phase_start if phase.fresh_optimizer else 0
         labeled = cfg.labeled_batch // process_count if phase.labeled else 0
         groups = cfg.ranked_groups // process_count if phase.ranked else 0
-        batches = input_pipeline.train_batches(sources, cfg, cfg.seed, labeled, groups,
-                                               process_index, process_count,
-                                               start_batch=start - phase_start)
+        with clock("startup"):
+            batches = input_pipeline.train_batches(sources, cfg, cfg.seed, labeled, groups,
+                                                   process_index, process_count,
+                                                   start_batch=start - phase_start)
         images_per_step = (labeled + groups * cfg.ranked_per_group) * process_count
         if process_count > 1:
             log.info("input: process %d of %d reads rows [%d, %d) of every %d labeled images "
@@ -198,10 +194,14 @@ def train_and_evaluate(cfg: Config, workdir: str, overwrite: bool = False,
                      process_index * labeled, (process_index + 1) * labeled,
                      labeled * process_count, process_index * groups,
                      (process_index + 1) * groups, groups * process_count)
-        window_start, window_steps = time.perf_counter(), 0
+        window_start, window_steps, compiled = time.perf_counter(), 0, False
         for step in range(start, phase.steps):
-            batch = sharding.global_batch(next(batches), mesh)
-            state, metrics = train_step(state, batch)
+            with clock("training steps" if compiled else "compilation and first step"):
+                batch = sharding.global_batch(next(batches), mesh)
+                state, metrics = train_step(state, batch)
+                if not compiled:
+                    jax.block_until_ready(metrics)
+                    compiled, window_start = True, time.perf_counter()
             window_steps += 1
             done = step + 1
             bar.update(1)
@@ -212,10 +212,11 @@ def train_and_evaluate(cfg: Config, workdir: str, overwrite: bool = False,
                 # A non-finite loss stops the run; so does, before anything is evaluated
                 # or saved, a state whose weights or loss on this batch are not finite:
                 # no checkpoint ever holds a broken state.
-                row = _scalars(metrics)
-                problem = (f"loss is {row['loss']}" if not np.isfinite(row["loss"]) else
-                           "the weights stopped giving a finite loss"
-                           if saves and not bool(usable(state, batch)) else "")
+                with clock("training steps"):
+                    row = _scalars(metrics)
+                    problem = (f"loss is {row['loss']}" if not np.isfinite(row["loss"]) else
+                               "the weights stopped giving a finite loss"
+                               if saves and not bool(usable(state, batch)) else "")
                 if problem:
                     store.wait()
                     kept = (f"The last good checkpoint (step {store.latest_step()}) is kept in "
@@ -235,46 +236,86 @@ def train_and_evaluate(cfg: Config, workdir: str, overwrite: bool = False,
                 bar.set_postfix({k: f"{row[k]:.4g}" for k in ("loss", "regression_loss",
                                  "rank_loss") if k in row} | {"img/s": f"{rate:.1f}"})
             if itstime(done, cfg.eval_every, is_last) and sources.validation:
-                result = evaluate_split(cfg, model, state.eval_params, sources.validation,
-                                        os.path.join(workdir, "validation", f"step_{done}"),
-                                        split="validation", tables=False)
-                metrics_log.write({"kind": "validation", "step": done, **result})
-                metrics_log.pictures(os.path.join(workdir, "validation", f"step_{done}"), done)
+                with clock("validation"):
+                    result = evaluate_split(cfg, model, state.eval_params, sources.validation,
+                                            os.path.join(workdir, "validation", f"step_{done}"),
+                                            split="validation", tables=False)
+                    metrics_log.write({"kind": "validation", "step": done, **result})
+                    metrics_log.pictures(os.path.join(workdir, "validation", f"step_{done}"),
+                                         done)
                 bar.write(f"step {done}: validation " + ", ".join(
                     f"{k}={v:.4g}" for k, v in result.items()))
                 if task.better(result[task.selection_metric], best):
                     best = result[task.selection_metric]
-                    store.save(state, {**meta, "step": done, "metrics": result}, best=True)
+                    with clock("checkpoints"):
+                        store.save(state, {**meta, "step": done, "metrics": result}, best=True)
             if itstime(done, cfg.checkpoint_every, is_last):
-                store.save(state, {**meta, "step": done})
+                with clock("checkpoints"):
+                    store.save(state, {**meta, "step": done})
         start = phase_start = phase.steps
     bar.close()
-    if store.latest_step() != total:
-        store.save(state, {**meta, "step": total})
-    store.wait()
+    with clock("checkpoints"):
+        if store.latest_step() != total:
+            store.save(state, {**meta, "step": total})
+        store.wait()
 
+    with clock("test"):
+        test_metrics, last_metrics, best_step = _test_best_and_last(
+            cfg, workdir, store, model, tx, mesh, state, sources.test, total)
+    log.info("test metrics of the last checkpoint (step %d): %s", total, last_metrics)
+    if rundir.is_writer():
+        with clock("test"):
+            pictures.training_curves(os.path.join(workdir, "metrics.jsonl"),
+                                     os.path.join(workdir, "training_curves.png"))
+    best_meta = store.best_meta() if best_step is not None else None
+    store.close()
+    metrics_log.close()
+    if rundir.is_writer():
+        rundir.write_json(os.path.join(workdir, "summary.json"), {
+            "steps": total, "resumed_from": resumed_from,
+            "best_step": best_step, "best_validation": best_meta and best_meta["metrics"],
+            "test": test_metrics, "test_last": last_metrics,
+            "seconds": clock.split()})
+    return test_metrics
+
+
+def _restore_or_create(cfg: Config, workdir: str, store, model, tx, mesh, changed: dict,
+                       initial_params):
+    """(state, step): the run's last readable checkpoint if it has one, else a new state."""
+    if store.latest_step() is None:
+        return training.create_train_state(cfg, model, tx, jax.random.key(cfg.seed), mesh,
+                                           initial_params), 0
+    # Restored into abstract shapes: no initialisation, no pretrained weights read.
+    state, _ = store.restore(training.abstract_train_state(cfg, model, tx, mesh),
+                             task=cfg.task, set_aside=True)
+    start = int(jax.device_get(state.step))
+    log.info("resumed from step %d in %s", start, workdir)
+    if changed:
+        log.info("changed on resume: %s", ", ".join(f"{k} {a} -> {b}" for k, (a, b)
+                                                     in sorted(changed.items())))
+    return state, start
+
+
+def _test_best_and_last(cfg: Config, workdir: str, store, model, tx, mesh, state,
+                        records: list, total: int) -> tuple[dict, dict, int | None]:
+    """Test metrics of the best checkpoint on validation (test/) and of the last one
+    (test_last/), and the best step (None without validation). The test split is
+    predicted once when the best checkpoint is the last."""
     last_label = os.path.join(workdir, "checkpoints", str(total))
-    last_metrics = evaluate_split(cfg, model, state.eval_params, sources.test,
+    last_metrics = evaluate_split(cfg, model, state.eval_params, records,
                                   os.path.join(workdir, "test_last"), last_label)
     best_step = store.best.latest_step()
     if best_step is None or best_step == total:  # no validation split, or the last was best
-        test_metrics = last_metrics
         if rundir.is_writer():
             shutil.rmtree(os.path.join(workdir, "test"), ignore_errors=True)
             shutil.copytree(os.path.join(workdir, "test_last"), os.path.join(workdir, "test"))
-    else:
-        best_state, _ = store.restore(training.abstract_train_state(cfg, model, tx, mesh),
-                                      "best", cfg.task)
-        test_metrics = evaluate_split(cfg, model, best_state.eval_params, sources.test,
-                                      os.path.join(workdir, "test"),
-                                      os.path.join(workdir, "best", str(best_step)))
-    log.info("test metrics of the last checkpoint (step %d): %s", total, last_metrics)
-    if rundir.is_writer():
-        pictures.training_curves(os.path.join(workdir, "metrics.jsonl"),
-                                 os.path.join(workdir, "training_curves.png"))
-    store.close()
-    metrics_log.close()
-    return test_metrics
+        return last_metrics, last_metrics, best_step
+    best_state, _ = store.restore(training.abstract_train_state(cfg, model, tx, mesh),
+                                  "best", cfg.task)
+    best_metrics = evaluate_split(cfg, model, best_state.eval_params, records,
+                                  os.path.join(workdir, "test"),
+                                  os.path.join(workdir, "best", str(best_step)))
+    return best_metrics, last_metrics, best_step
 
 
 def itstime(step: int, every: int, last: bool = False) -> bool:

@@ -13,9 +13,12 @@ RANKJAX_CPU_XLA_FLAGS=0; pass your own value of the flag in XLA_FLAGS and it win
 
 from __future__ import annotations
 
+import datetime
 import importlib.util
 import logging
 import os
+import platform
+import subprocess
 import sys
 
 CPU_XLA_FLAGS = "--xla_cpu_experimental_ynn_fusion_type=-individual_convolution"
@@ -45,3 +48,19 @@ def apply_cpu_xla_flags() -> bool:
             return False
     os.environ["XLA_FLAGS"] = f"{current} {CPU_XLA_FLAGS}".strip()
     return True
+
+
+def machine() -> dict:
+    """The CPU model and its vector extensions (lscpu), cores, Python, and today's date:
+    what a timing or a result needs beside it."""
+    info = {"cores": os.cpu_count(), "python": platform.python_version(),
+            "date": datetime.date.today().isoformat()}
+    try:
+        lscpu = subprocess.run(["lscpu"], capture_output=True, text=True, timeout=10).stdout
+        fields = dict(line.split(":", 1) for line in lscpu.splitlines() if ":" in line)
+        info["cpu"] = fields.get("Model name", "").strip()
+        flags = fields.get("Flags", "").split()
+        info["vector_flags"] = " ".join(f for f in flags if f.startswith(("avx", "amx", "fma")))
+    except (OSError, subprocess.SubprocessError):
+        info["cpu"] = platform.processor()
+    return info

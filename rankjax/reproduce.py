@@ -11,17 +11,15 @@ plot, with a verdict per claim, so RESULTS.md can be regenerated without trainin
 from __future__ import annotations
 
 import dataclasses
-import datetime
 import json
 import os
-import platform
-import subprocess
 import time
 from typing import Any
 
 import numpy as np
 
 from rankjax import config as config_lib, rundir
+from rankjax.platform import machine
 
 
 @dataclasses.dataclass(frozen=True)
@@ -496,21 +494,6 @@ def _cell(table: Table, result: dict) -> Cell:
 
 def result_path(results_dir: str, table: Table, cell: Cell, seed: int) -> str:
     return os.path.join(results_dir, table.name, f"{cell.name}_seed{seed}.json")
-
-
-def machine() -> dict:
-    """CPU model and its vector extensions (lscpu), cores, and the date."""
-    info = {"cores": os.cpu_count(), "python": platform.python_version(),
-            "date": datetime.date.today().isoformat()}
-    try:
-        lscpu = subprocess.run(["lscpu"], capture_output=True, text=True, timeout=10).stdout
-        fields = dict(line.split(":", 1) for line in lscpu.splitlines() if ":" in line)
-        info["cpu"] = fields.get("Model name", "").strip()
-        flags = fields.get("Flags", "").split()
-        info["vector_flags"] = " ".join(f for f in flags if f.startswith(("avx", "amx", "fma")))
-    except (OSError, subprocess.SubprocessError):
-        info["cpu"] = platform.processor()
-    return info
 
 
 def run_table(table: Table, data_dir: str, runs_dir: str, results_dir: str,

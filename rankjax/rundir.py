@@ -29,7 +29,7 @@ RESUMABLE_CHANGES = ("steps", "finetune_steps", "log_every", "eval_every", "chec
                      "weight_decay", "rank_weight", "margin")
 # What --overwrite deletes of a run (never anything else in the folder); glob patterns.
 RUN_OUTPUTS = ("checkpoints", "best", "validation", "test", "test_last", "metrics.jsonl",
-               "training_curves.png", "unreadable_checkpoints", "tensorboard",
+               "training_curves.png", "summary.json", "unreadable_checkpoints", "tensorboard",
                # active learning (rankjax.active)
                "cycle_*", "selected.csv", "active_learning.csv", "active_learning.png")
 
@@ -184,6 +184,10 @@ def environment() -> dict:
             "device": getattr(device, "device_kind", str(device)),
             "device_count": jax.device_count(), "process_count": jax.process_count(),
             "time": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds")}
+
+
+def write_json(path: str, data: dict) -> None:
+    write_atomic(path, lambda f: json.dump(data, f, indent=2, sort_keys=True))
 
 
 def write_results(path: str, metrics: dict, cfg: Config, split: str, checkpoint: str) -> None:
