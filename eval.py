@@ -22,7 +22,7 @@ import rankjax  # noqa: E402,F401  (CPU flags before JAX starts)
 from rankjax import cli  # noqa: E402
 
 
-def main() -> None:
+def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0],
                                      epilog=__doc__.split("\n\n", 1)[1],
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -47,7 +47,7 @@ def main() -> None:
                         help="change how the run is evaluated: count_protocol=whole|tiles, "
                              "test_crops=N, certainty_pairs=K (--to_label)")
     cli.add_debug_option(parser)
-    args = parser.parse_args()
+    args = parser.parse_args(argv)
     cli.setup_logging()
     with cli.user_errors(args.debug, also=(ValueError,)):
         evaluate(args)
@@ -55,7 +55,7 @@ def main() -> None:
 
 def evaluate(args: argparse.Namespace) -> None:
     from rankjax import api, config as config_lib, experiment, input_pipeline, rundir
-    from rankjax import sharding
+    from rankjax import sharding, storage
 
     cfg = rundir.read_config(args.workdir)
     changes = dict(config_lib.split_override(item) for item in args.set)
@@ -77,26 +77,37 @@ def evaluate(args: argparse.Namespace) -> None:
     sources = input_pipeline.build_sources(cfg)
     records = sources.test if args.split == "test" else sources.validation
     suffix = "".join(f"_{item.replace('=', '-')}" for item in args.set)
-    out = args.output or os.path.join(args.workdir, f"eval_{args.split}_{args.which}{suffix}")
+    out = args.output or storage.join(args.workdir, f"eval_{args.split}_{args.which}{suffix}")
     metrics = experiment.evaluate_split(cfg, predictor.model, params, records, out, label,
                                         args.split)
     print(f"{args.split} metrics ({label}): {json.dumps(metrics)}")
-    print(f"outputs: {os.path.abspath(out)}")
+    print(f"outputs: {storage.absolute(out)}")
 
 
 def predict_own(args: argparse.Namespace, cfg, predictor) -> None:
-    """--images: one line per image or video; predictions.csv for the images. A file that
-    cannot be read is reported and skipped: the others' results are still written."""
+    """--images: one line per image or video; predictions.csv written as it goes, and a
+    rerun into the same output folder continues after the last finished image. A file
+    that is missing, cannot be read or is too small is named and skipped: the others'
+    results are still written, and the exit status is 2."""
     import logging
 
-    from rankjax import api, image_io, rundir, video
+    from rankjax import api, image_io, rundir, storage, video
 
     if args.every_nth_frame < 1:
         raise ValueError(f"--every_nth_frame must be at least 1, got {args.every_nth_frame}")
-    out = args.output or os.path.join(args.workdir, "images")
-    value, rows, failed = predictor.task.value_name, [], []
-    files = api.image_files(args.images)
+    out = args.output or storage.join(args.workdir, "images")
+    task, value = predictor.task, predictor.task.value_name
+    files, missing = api.image_files(args.images, missing_ok=True)
+    failed = [f"no such image or folder: {path!r}" for path in missing]  # one message each
+    for message in failed:
+        logging.error("skipped: %s", message)
+    columns = ["path", f"predicted_{value}"] + (["raw_count"] if value == "count" else [])
+    table = rundir.ImagePredictionsCsv(storage.join(out, "predictions.csv"), columns)
+    if table.done:
+        print(f"continuing: {len(table.done)} images of {storage.absolute(out)} are done")
     for path in files:
+        if path in table.done:
+            continue
         try:
             if video.is_video(path):
                 summary = predictor.predict_video(path, out, every=args.every_nth_frame)
@@ -105,22 +116,27 @@ def predict_own(args: argparse.Namespace, cfg, predictor) -> None:
                       f"{summary['frames_per_second']:.1f} frames/s")
                 continue
             image = image_io.as_float_image(path)
-        except ValueError as error:  # an unreadable image or video (DatasetError too)
+            refusal, warnings = task.image_problems(cfg, image)
+            if refusal:
+                raise ValueError(f"{path}: {refusal}")
+        except ValueError as error:  # unreadable, too small (DatasetError too)
             logging.error("skipped: %s", error)
-            failed.append(error)
+            failed.append(str(error))
             continue
+        for warning in warnings:
+            logging.warning("%s: %s", path, warning)
         result = predictor.predict(image)[0]
-        predictor.task.save_prediction_picture(cfg, out, path, image, result)
-        rows.append((path, result[value]))
+        task.save_prediction_picture(cfg, out, path, image, result)
+        table.add([path, result[value]] + ([result["raw_count"]] if value == "count" else []))
         print(f"{path}\t{result[value]:.2f}")
-    if rows:
-        rundir.write_image_predictions_csv(os.path.join(out, "predictions.csv"), rows, value)
-    if failed and len(failed) == len(files):
-        raise failed[0]
-    print(f"outputs: {os.path.abspath(out)}")
+    total = len(files) + len(missing)
+    if failed and len(failed) == total:
+        raise ValueError(failed[0] if total == 1 else
+                         f"none of the {total} files could be predicted (named above)")
+    print(f"outputs: {storage.absolute(out)}")
     if failed:
-        raise ValueError(f"{len(failed)} of {len(files)} files could not be read (named "
-                         f"above); the others' predictions are in {os.path.abspath(out)}")
+        raise ValueError(f"{len(failed)} of {total} files could not be predicted (named "
+                         f"above); the others' predictions are in {storage.absolute(out)}")
 
 
 def rank_for_labeling(args: argparse.Namespace, cfg, predictor) -> None:
@@ -128,7 +144,7 @@ def rank_for_labeling(args: argparse.Namespace, cfg, predictor) -> None:
     least certain first, in to_label.csv; the first lines printed."""
     import csv
 
-    from rankjax import active, api, image_io, rundir, video
+    from rankjax import active, api, image_io, rundir, storage, video
 
     paths = api.image_files(args.to_label)
     for path in paths:  # one clear error naming the file before any work
@@ -138,7 +154,7 @@ def rank_for_labeling(args: argparse.Namespace, cfg, predictor) -> None:
         image_io.as_float_image(path)
     certainty = predictor.certainty(paths, progress=not args.debug)
     order = active.labeling_order(certainty, cfg.seed)
-    out = args.output or os.path.join(args.workdir, "to_label")
+    out = args.output or storage.join(args.workdir, "to_label")
     rows = [(rank + 1, paths[i], f"{certainty[i]:.4f}") for rank, i in enumerate(order)]
 
     def write(f):
@@ -146,15 +162,15 @@ def rank_for_labeling(args: argparse.Namespace, cfg, predictor) -> None:
         writer.writerow(["priority", "image", "certainty"])
         writer.writerows(rows)
 
-    os.makedirs(out, exist_ok=True)
-    rundir.write_atomic(os.path.join(out, "to_label.csv"), write)
+    rundir.write_atomic(storage.join(out, "to_label.csv"), write)
     perfect = int((certainty == 1).sum())
     print(f"{len(paths)} images, certainty from {cfg.certainty_pairs} ranked pairs each "
           f"(mean {certainty.mean():.3f}; {perfect} ordered perfectly); label first:")
     for priority, path, value in rows[:10]:
         print(f"{priority}\t{path}\t{value}")
-    print(f"outputs: {os.path.abspath(os.path.join(out, 'to_label.csv'))}")
+    print(f"outputs: {storage.absolute(storage.join(out, 'to_label.csv'))}")
 
 
 if __name__ == "__main__":
+    cli.stop_cleanly_on_sigterm()
     main()

@@ -20,7 +20,7 @@ import rankjax  # noqa: E402,F401  (CPU flags before JAX starts)
 from rankjax import cli, config as config_lib  # noqa: E402
 
 
-def main() -> None:
+def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0],
                                      epilog=__doc__.split("\n\n", 1)[1],
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -36,8 +36,8 @@ def main() -> None:
     parser.add_argument("--list_presets", action="store_true", help="print the presets and exit")
     parser.add_argument("--quiet", action="store_true", help="no progress bar")
     cli.add_debug_option(parser)
-    cli.add_config_options(parser, cli.chosen_preset())
-    args = parser.parse_args()
+    cli.add_config_options(parser, cli.chosen_preset(argv))
+    args = parser.parse_args(argv)
     if args.list_presets:
         for name, preset in sorted(config_lib.PRESETS.items()):
             print(f"{name:28s} task={preset.task} dataset={preset.dataset} "
@@ -49,6 +49,7 @@ def main() -> None:
     with cli.user_errors(args.debug, also=(KeyError, ValueError)):
         cfg = cli.config_from_args(args)
     workdir = args.workdir or os.path.join("runs", cfg.name)
+    from rankjax import storage
 
     from rankjax import experiment, sharding
     sharding.maybe_initialize_distributed(cfg.distributed)
@@ -63,19 +64,20 @@ def main() -> None:
                        if k not in ("cycle", "labeled", "labeled_fraction")}
             print(f"cycle {row['cycle']}: {row['labeled']} labeled "
                   f"({100 * row['labeled_fraction']:.0f}%), test metrics: {json.dumps(metrics)}")
-        print(f"selections: {os.path.abspath(os.path.join(workdir, 'selected.csv'))}")
-        print(f"curve: {os.path.abspath(os.path.join(workdir, 'active_learning.png'))}")
+        print(f"selections: {storage.absolute(storage.join(workdir, 'selected.csv'))}")
+        print(f"curve: {storage.absolute(storage.join(workdir, 'active_learning.png'))}")
         return
     with cli.user_errors(args.debug):
         metrics = experiment.train_and_evaluate(cfg, workdir, args.overwrite,
                                                 progress=not args.quiet)
     print(f"test metrics: {json.dumps(metrics)}")
-    last = os.path.join(workdir, "test_last", "results.json")
-    if os.path.isfile(last):
-        with open(last) as f:
-            print(f"test metrics of the last checkpoint: {json.dumps(json.load(f)['metrics'])}")
-    print(f"run directory: {os.path.abspath(workdir)}")
+    last = storage.join(workdir, "test_last", "results.json")
+    if storage.exists(last):
+        print(f"test metrics of the last checkpoint: "
+              f"{json.dumps(json.loads(storage.read_text(last))['metrics'])}")
+    print(f"run directory: {storage.absolute(workdir)}")
 
 
 if __name__ == "__main__":
+    cli.stop_cleanly_on_sigterm()
     main()

@@ -36,7 +36,7 @@ import jax.numpy as jnp
 import numpy as np
 import tensorflow as tf
 
-from rankjax import datasets, evaluation, input_pipeline, rundir, tasks
+from rankjax import datasets, evaluation, input_pipeline, rundir, storage, tasks
 from rankjax.config import Config
 from rankjax.registry import Registry
 
@@ -187,13 +187,20 @@ def select(priority: np.ndarray, count: int) -> np.ndarray:
 def run(cfg: Config, workdir: str, overwrite: bool = False, progress: bool = True) -> list[dict]:
     """Algorithm 1 in `workdir` (resumable); returns one row per cycle: labeled images,
     labeled fraction and the cycle's test metrics (best checkpoint on validation)."""
-    from rankjax import experiment
-
     if not cfg.active_learning:
         raise ValueError("active_learning is off in this config (set it to ranking or random)")
     task = tasks.get(cfg.task)
     train, test = task.read_data(cfg)
-    rundir.prepare(cfg, workdir, overwrite)
+    rundir.check_writable(workdir)
+    with rundir.RunLock(workdir):
+        rundir.prepare(cfg, workdir, overwrite)
+        return _cycles(cfg, workdir, task, train, test, progress)
+
+
+def _cycles(cfg: Config, workdir: str, task, train: list, test: list, progress: bool
+            ) -> list[dict]:
+    from rankjax import experiment
+
     labeled, pool, validation = datasets.split_labeled(train, cfg.labeled_fraction,
                                                        cfg.validation_fraction, cfg.seed,
                                                        cfg.validation_split)
@@ -203,14 +210,14 @@ def run(cfg: Config, workdir: str, overwrite: bool = False, progress: bool = Tru
              cfg.active_learning, len(labeled), total, per_cycle, cfg.cycles)
     rows, selections = [], []
     for cycle in range(cfg.cycles + 1):
-        cycle_dir = os.path.join(workdir, f"cycle_{cycle}")
+        cycle_dir = storage.join(workdir, f"cycle_{cycle}")
         # Ranked sets come from the images still unlabeled (all of them once none is).
         sources = input_pipeline.Sources(labeled, [r.path for r in (pool or labeled)],
                                          validation, test)
         initial = None
         if cycle > 0 and cfg.cycle_init == "previous":
             from rankjax import api
-            initial, _ = api.restore_params(cfg, os.path.join(workdir, f"cycle_{cycle - 1}"),
+            initial, _ = api.restore_params(cfg, storage.join(workdir, f"cycle_{cycle - 1}"),
                                             "best")
         metrics = experiment.train_and_evaluate(cfg, cycle_dir, progress=progress,
                                                 sources=sources, initial_params=initial)
@@ -235,10 +242,9 @@ def _selection(cfg: Config, cycle: int, cycle_dir: str, pool: list, count: int,
     """The images chosen after `cycle`: read back if this cycle already chose (resume)."""
     from rankjax import api
 
-    path = os.path.join(cycle_dir, "selection.json")
-    if os.path.isfile(path):
-        with open(path) as f:
-            return json.load(f)
+    path = storage.join(cycle_dir, "selection.json")
+    if storage.exists(path):
+        return json.loads(storage.read_text(path))
     params, _ = api.restore_params(cfg, cycle_dir, "best")
     paths = [r.path for r in pool]
     priority, certainty = SELECTION_STRATEGIES.get(cfg.active_learning)(
@@ -265,7 +271,7 @@ def write_selected(workdir: str, selections: list[dict]) -> None:
                                  "" if certainty is None else f"{certainty:.4f}"])
 
     if rundir.is_writer():
-        rundir.write_atomic(os.path.join(workdir, "selected.csv"), write)
+        rundir.write_atomic(storage.join(workdir, "selected.csv"), write)
 
 
 def write_curve(workdir: str, rows: list[dict], metric: str) -> None:
@@ -279,8 +285,8 @@ def write_curve(workdir: str, rows: list[dict], metric: str) -> None:
         writer.writeheader()
         writer.writerows(rows)
 
-    rundir.write_atomic(os.path.join(workdir, "active_learning.csv"), write)
-    from rankjax import pictures  # noqa: F401  (selects the Agg backend)
+    rundir.write_atomic(storage.join(workdir, "active_learning.csv"), write)
+    from rankjax import pictures  # selects the Agg backend
     import matplotlib.pyplot as plt
 
     figure, axis = plt.subplots(figsize=(5, 3.6))
@@ -290,5 +296,4 @@ def write_curve(workdir: str, rows: list[dict], metric: str) -> None:
     axis.set_ylabel(f"test {metric}")
     axis.grid(alpha=0.3)
     figure.tight_layout()
-    figure.savefig(os.path.join(workdir, "active_learning.png"), dpi=80)
-    plt.close(figure)
+    pictures.save(figure, storage.join(workdir, "active_learning.png"))

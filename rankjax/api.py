@@ -15,15 +15,18 @@ in the list, so an image always gets the same score.
 
 from __future__ import annotations
 
+import logging
 import os
 from typing import Any, Iterable
 
 import jax
 import numpy as np
 
-from rankjax import checkpoints, evaluation, image_io, rundir, sharding, tasks, training
+from rankjax import checkpoints, evaluation, image_io, rundir, sharding, storage, tasks, training
 from rankjax import config as config_lib
 from rankjax.config import Config
+
+log = logging.getLogger(__name__)
 
 
 class Predictor:
@@ -44,8 +47,19 @@ class Predictor:
         if isinstance(images, (str, os.PathLike)) or hasattr(images, "convert") or (
                 isinstance(images, np.ndarray) and images.ndim in (2, 3)):
             images = [images]
-        return [self.task.predict_image(self.cfg, self._predict, self.params,
-                                        image_io.as_float_image(image)) for image in images]
+        results = []
+        for index, image in enumerate(images):
+            name = os.fspath(image) if isinstance(image, (str, os.PathLike)) else \
+                f"image {index} of {len(images)}"
+            pixels = image_io.as_float_image(image)
+            refusal, warnings = self.task.image_problems(self.cfg, pixels)
+            if refusal:
+                raise ValueError(f"{name}: {refusal}")
+            for warning in warnings:
+                log.warning("%s: %s", name, warning)
+            results.append(self.task.predict_image(self.cfg, self._predict, self.params,
+                                                   pixels))
+        return results
 
     def certainty(self, paths: list[str], seed: int | None = None,
                   progress: bool = False) -> np.ndarray:
@@ -75,10 +89,10 @@ class Predictor:
 
 def _run_of_checkpoint(path: str) -> str | None:
     """The run directory of .../checkpoints/<step> or .../best/<step>, if it is one."""
-    path = os.path.abspath(path.rstrip("/"))
-    if os.path.basename(path).isdigit():
-        run = os.path.dirname(os.path.dirname(path))
-        if os.path.isfile(os.path.join(run, "config.json")):
+    path = storage.absolute(path.rstrip("/"))
+    if storage.basename(path).isdigit():
+        run = storage.dirname(storage.dirname(path))
+        if storage.exists(storage.join(run, "config.json")):
             return run
     return None
 
@@ -97,16 +111,21 @@ def restore_params(cfg: Config, workdir: str, which: str = "latest",
     target = training.abstract_train_state(cfg, model, tx, mesh)
     if checkpoint:
         state, _ = checkpoints.restore_path(checkpoint, target, cfg.task)
-        return state.eval_params, os.path.abspath(checkpoint)
+        return state.eval_params, storage.absolute(checkpoint)
     store = checkpoints.RunCheckpoints(workdir)
     try:
         if which == "best" and store.best.latest_step() is None:
             which = "latest"  # a run without validation split has no best checkpoint
         state, meta = store.restore(target, which, cfg.task)
+    except checkpoints.CheckpointError as error:
+        if which != "best" or not str(error).startswith("no readable"):
+            raise
+        raise checkpoints.CheckpointError(f"{error}; --which latest evaluates the last "
+                                          f"checkpoint instead") from None
     finally:
         store.close()
     folder = "checkpoints" if which == "latest" else "best"
-    return state.eval_params, os.path.join(workdir, folder, str(meta["step"]))
+    return state.eval_params, storage.join(workdir, folder, str(meta["step"]))
 
 
 # Config fields that change how a trained network is evaluated, not the network.
@@ -133,13 +152,15 @@ def load(path: str, which: str = "best", **evaluation) -> Predictor:
     return Predictor(cfg, params, label)
 
 
-def image_files(paths: Iterable[str]) -> list[str]:
-    """Image and video files named by `paths`, folders expanded (recursively, sorted)."""
+def image_files(paths: Iterable[str], missing_ok: bool = False):
+    """Image and video files named by `paths`, folders expanded (recursively, sorted).
+    A path that does not exist raises DatasetError; with `missing_ok`, it is returned
+    instead: (files, missing paths)."""
     import glob
 
     from rankjax import datasets, video
 
-    files = []
+    files, missing = [], []
     for path in paths:
         if os.path.isdir(path):
             found = sorted(p for p in glob.glob(os.path.join(path, "**", "*"), recursive=True)
@@ -152,6 +173,8 @@ def image_files(paths: Iterable[str]) -> list[str]:
             files += found
         elif os.path.isfile(path):
             files.append(path)
+        elif missing_ok:
+            missing.append(path)
         else:
             raise datasets.DatasetError(f"no such image or folder: {path!r}")
-    return files
+    return (files, missing) if missing_ok else files

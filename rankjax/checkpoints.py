@@ -12,11 +12,12 @@ never leaves a half-written checkpoint behind.
 from __future__ import annotations
 
 import logging
-import os
 from typing import Any
 
 import jax
 import orbax.checkpoint as ocp
+
+from rankjax import storage
 
 
 log = logging.getLogger(__name__)
@@ -28,15 +29,15 @@ class CheckpointError(ValueError):
 
 def _manager(directory: str, max_to_keep: int) -> ocp.CheckpointManager:
     return ocp.CheckpointManager(
-        os.path.abspath(directory), item_handlers={"state": ocp.StandardCheckpointHandler(),
+        storage.absolute(directory), item_handlers={"state": ocp.StandardCheckpointHandler(),
                                                    "meta": ocp.JsonCheckpointHandler()},
         options=ocp.CheckpointManagerOptions(max_to_keep=max_to_keep, create=True))
 
 
 class RunCheckpoints:
     def __init__(self, workdir: str):
-        self.latest = _manager(os.path.join(workdir, "checkpoints"), 2)
-        self.best = _manager(os.path.join(workdir, "best"), 1)
+        self.latest = _manager(storage.join(workdir, "checkpoints"), 2)
+        self.best = _manager(storage.join(workdir, "best"), 1)
 
     def save(self, state, meta: dict, best: bool = False) -> None:
         step = int(jax.device_get(state.step))
@@ -90,10 +91,10 @@ class RunCheckpoints:
                 problems.append(str(error))
                 log.warning("%s; trying an older checkpoint", error)
                 if set_aside and jax.process_index() == 0:
-                    aside = os.path.join(os.path.dirname(str(manager.directory)),
+                    aside = storage.join(storage.dirname(str(manager.directory)),
                                          "unreadable_checkpoints", f"{which}_{step}")
-                    os.makedirs(os.path.dirname(aside), exist_ok=True)
-                    os.replace(os.path.join(str(manager.directory), str(step)), aside)
+                    storage.makedirs(storage.dirname(aside))
+                    storage.rename(storage.join(str(manager.directory), str(step)), aside)
                     log.warning("moved the unreadable checkpoint to %s", aside)
         if set_aside:
             manager.reload()
@@ -166,9 +167,9 @@ def _shape_mismatch(saved, abstract) -> str:
 
 def restore_path(path: str, target, task: str | None) -> tuple[Any, dict]:
     """Restores from a checkpoint folder given by path (.../checkpoints/<step> or .../best/<step>)."""
-    path = os.path.abspath(path.rstrip("/"))
-    parent, name = os.path.dirname(path), os.path.basename(path)
-    if not os.path.isdir(path) or not name.isdigit():
+    path = storage.absolute(path.rstrip("/"))
+    parent, name = storage.dirname(path), storage.basename(path)
+    if not storage.isdir(path) or not name.isdigit():
         raise CheckpointError(f"{path!r} is not a checkpoint folder (expected .../<step>)")
     manager = _manager(parent, 1000)
     try:

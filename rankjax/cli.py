@@ -73,6 +73,20 @@ def setup_logging() -> None:
         logging.getLogger(noisy).setLevel(logging.WARNING)
 
 
+def stop_cleanly_on_sigterm() -> None:
+    """SIGTERM (a job scheduler's stop, `kill`) ends the program as Ctrl-C does: every
+    `finally` runs (the run directory's lock is released, checkpoints being written are
+    finished or left for the next start) and the exit status is 143."""
+    import signal
+    import threading
+
+    def stop(signum, frame):
+        raise SystemExit(128 + signum)
+
+    if threading.current_thread() is threading.main_thread():
+        signal.signal(signal.SIGTERM, stop)
+
+
 def fail(message: str) -> None:
     print(f"error: {message}", file=sys.stderr)
     raise SystemExit(2)
@@ -84,10 +98,11 @@ def user_errors(debug: bool = False, also: tuple = ()):
     run, and the exception types in `also`, e.g. a config's ValueError) with one line
     naming the problem and exit code 2; anything else is a bug and keeps its traceback.
     `debug` shows the traceback of every error."""
-    from rankjax import checkpoints, datasets, experiment
+    from rankjax import checkpoints, datasets, experiment, storage
 
     expected = (FileNotFoundError, datasets.DatasetError, experiment.RunDirError,
-                checkpoints.CheckpointError, experiment.TrainingDiverged) + also
+                checkpoints.CheckpointError, experiment.TrainingDiverged,
+                storage.StorageError) + also
     try:
         yield
     except expected as error:

@@ -23,6 +23,9 @@ class Prediction:
     truth: float
     predicted: float
     path: str = ""
+    # The network's own number where `predicted` is bounded (a count's raw sum of density
+    # cells, which can be negative; the reported count is never below zero).
+    raw: float | None = None
 
 
 @functools.partial(jax.jit, static_argnums=0)

@@ -21,15 +21,14 @@ from __future__ import annotations
 import dataclasses
 import logging
 import os
-import shutil
 import time
 
 import jax
 import numpy as np
 from tqdm import tqdm
 
-from rankjax import (checkpoints, evaluation, input_pipeline, pictures, rundir, sharding, tasks,
-                     timing, training)
+from rankjax import (checkpoints, evaluation, input_pipeline, pictures, rundir, sharding,
+                     storage, tasks, timing, training)
 from rankjax.config import Config
 from rankjax.input_pipeline import Sources
 from rankjax.rundir import RunDirError
@@ -83,9 +82,9 @@ def evaluate_split(cfg: Config, model, params, records: list, out_dir: str | Non
         result = shown = task.evaluate(cfg, evaluation.make_predict_fn(model), params, records)
     if out_dir and rundir.is_writer():
         if tables:
-            rundir.write_predictions_csv(os.path.join(out_dir, "predictions.csv"),
+            rundir.write_predictions_csv(storage.join(out_dir, "predictions.csv"),
                                          result.predictions, task.value_name)
-            rundir.write_results(os.path.join(out_dir, "results.json"), result.metrics, cfg,
+            rundir.write_results(storage.join(out_dir, "results.json"), result.metrics, cfg,
                                  split, checkpoint)
         task.save_pictures(cfg, shown, out_dir, split)  # process 0's slice when split up
     return result.metrics
@@ -136,16 +135,28 @@ def train_and_evaluate(cfg: Config, workdir: str, overwrite: bool = False,
     Safe to call several times in one process; multi-host setup
     (`sharding.maybe_initialize_distributed`) is the caller's, once per process.
     """
-    task = tasks.get(cfg.task)
     clock = timing.PartClock()
     with clock("startup"):
         # The data is read (and any problem with it reported) before the run directory
-        # is touched.
+        # is touched; then the folder must be writable and free.
         sources = input_pipeline.build_sources(cfg) if sources is None else sources
+        rundir.check_writable(workdir)
+    with rundir.RunLock(workdir):
+        return _train(cfg, workdir, overwrite, progress, sources, initial_params, clock)
+
+
+def _train(cfg: Config, workdir: str, overwrite: bool, progress: bool, sources: Sources,
+           initial_params, clock: timing.PartClock) -> dict:
+    task = tasks.get(cfg.task)
+    with clock("startup"):
         changed = rundir.prepare(cfg, workdir, overwrite)
         log.info("data: %d labeled, %d unlabeled, %d validation, %d test images",
                  len(sources.labeled), len(sources.unlabeled), len(sources.validation),
                  len(sources.test))
+        if any(p.labeled for p in phases(cfg)) and len(sources.labeled) < cfg.labeled_batch:
+            log.warning("only %d labeled image(s), fewer than labeled_batch %d: every batch "
+                        "repeats them; label more images or raise --labeled_fraction",
+                        len(sources.labeled), cfg.labeled_batch)
         mesh = sharding.make_mesh()
         log.info("devices: %d %s device(s) in %d process(es); batch sharded over all of them",
                  jax.device_count(), jax.default_backend(), jax.process_count())
@@ -157,8 +168,8 @@ def train_and_evaluate(cfg: Config, workdir: str, overwrite: bool = False,
         usable = training.make_state_check(cfg, model, mesh)
         best_meta = store.best_meta()
         best = best_meta["metrics"][task.selection_metric] if best_meta else None
-        metrics_log = rundir.MetricsLog(os.path.join(workdir, "metrics.jsonl"), start,
-                                        os.path.join(workdir, "tensorboard"))
+        metrics_log = rundir.MetricsLog(storage.join(workdir, "metrics.jsonl"), start,
+                                        storage.join(workdir, "tensorboard"))
         if changed and start > 0:
             metrics_log.write({"kind": "config_change", "step": start,
                                "changes": {k: list(v) for k, v in sorted(changed.items())}})
@@ -238,10 +249,10 @@ def train_and_evaluate(cfg: Config, workdir: str, overwrite: bool = False,
             if itstime(done, cfg.eval_every, is_last) and sources.validation:
                 with clock("validation"):
                     result = evaluate_split(cfg, model, state.eval_params, sources.validation,
-                                            os.path.join(workdir, "validation", f"step_{done}"),
+                                            storage.join(workdir, "validation", f"step_{done}"),
                                             split="validation", tables=False)
                     metrics_log.write({"kind": "validation", "step": done, **result})
-                    metrics_log.pictures(os.path.join(workdir, "validation", f"step_{done}"),
+                    metrics_log.pictures(storage.join(workdir, "validation", f"step_{done}"),
                                          done)
                 bar.write(f"step {done}: validation " + ", ".join(
                     f"{k}={v:.4g}" for k, v in result.items()))
@@ -265,13 +276,14 @@ def train_and_evaluate(cfg: Config, workdir: str, overwrite: bool = False,
     log.info("test metrics of the last checkpoint (step %d): %s", total, last_metrics)
     if rundir.is_writer():
         with clock("test"):
-            pictures.training_curves(os.path.join(workdir, "metrics.jsonl"),
-                                     os.path.join(workdir, "training_curves.png"))
+            pictures.training_curves(storage.join(workdir, "metrics.jsonl"),
+                                     storage.join(workdir, "training_curves.png"),
+                                     task.selection_metric)
     best_meta = store.best_meta() if best_step is not None else None
     store.close()
     metrics_log.close()
     if rundir.is_writer():
-        rundir.write_json(os.path.join(workdir, "summary.json"), {
+        rundir.write_json(storage.join(workdir, "summary.json"), {
             "steps": total, "resumed_from": resumed_from,
             "best_step": best_step, "best_validation": best_meta and best_meta["metrics"],
             "test": test_metrics, "test_last": last_metrics,
@@ -301,20 +313,20 @@ def _test_best_and_last(cfg: Config, workdir: str, store, model, tx, mesh, state
     """Test metrics of the best checkpoint on validation (test/) and of the last one
     (test_last/), and the best step (None without validation). The test split is
     predicted once when the best checkpoint is the last."""
-    last_label = os.path.join(workdir, "checkpoints", str(total))
+    last_label = storage.join(workdir, "checkpoints", str(total))
     last_metrics = evaluate_split(cfg, model, state.eval_params, records,
-                                  os.path.join(workdir, "test_last"), last_label)
+                                  storage.join(workdir, "test_last"), last_label)
     best_step = store.best.latest_step()
     if best_step is None or best_step == total:  # no validation split, or the last was best
         if rundir.is_writer():
-            shutil.rmtree(os.path.join(workdir, "test"), ignore_errors=True)
-            shutil.copytree(os.path.join(workdir, "test_last"), os.path.join(workdir, "test"))
+            storage.remove(storage.join(workdir, "test"))
+            storage.copytree(storage.join(workdir, "test_last"), storage.join(workdir, "test"))
         return last_metrics, last_metrics, best_step
     best_state, _ = store.restore(training.abstract_train_state(cfg, model, tx, mesh),
                                   "best", cfg.task)
     best_metrics = evaluate_split(cfg, model, best_state.eval_params, records,
-                                  os.path.join(workdir, "test"),
-                                  os.path.join(workdir, "best", str(best_step)))
+                                  storage.join(workdir, "test"),
+                                  storage.join(workdir, "best", str(best_step)))
     return best_metrics, last_metrics, best_step
 
 

@@ -56,6 +56,8 @@ def as_float_image(image) -> np.ndarray:
         raise ValueError(f"expected an image of shape (H, W), (H, W, 3) or (H, W, 4), "
                          f"got {array.shape}")
     array = array[..., :3]
+    if array.size == 0:
+        raise ValueError(f"the image is empty: shape {array.shape}")
     if array.dtype == np.uint8:
         return array.astype(np.float32) / 255.0
     if array.dtype == np.uint16:

@@ -3,13 +3,21 @@
 from __future__ import annotations
 
 import json
-import os
 
 import matplotlib
 
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
+
+from rankjax import storage  # noqa: E402
+
+
+def save(figure, path: str, dpi: int = 80) -> str:
+    """Writes `figure` as a PNG to `path` (a local path or URL), atomically, and closes it."""
+    storage.write_atomic(path, lambda f: figure.savefig(f, format="png", dpi=dpi), binary=True)
+    plt.close(figure)
+    return path
 
 
 def density_panels(path: str, image: np.ndarray, predicted: np.ndarray,
@@ -26,16 +34,15 @@ def density_panels(path: str, image: np.ndarray, predicted: np.ndarray,
     maps = ([("ground truth", truth)] if truth is not None else []) + [("predicted", predicted)]
     # Maps on different grids share one colour scale as people per pixel.
     per_pixel = [m * m.size / (height * width) for _, m in maps]
-    vmax = max(float(np.max(m)) for m in per_pixel) or 1.0
+    # Negative cells (the network's output is not bounded below) are drawn as zero.
+    vmax = max(max(float(np.max(m)) for m in per_pixel), 0.0) or 1.0
     for axis, (label, density), shown in zip(axes[1:], maps, per_pixel):
         axis.imshow(shown, cmap="jet", vmin=0, vmax=vmax, extent=(0, width, height, 0))
         axis.set_title(f"{label}: {float(np.sum(density)):.1f}", fontsize=9)
     for axis in axes:
         axis.axis("off")
     figure.tight_layout()
-    figure.savefig(path, dpi=80)
-    plt.close(figure)
-    return path
+    return save(figure, path)
 
 
 def overlay(path: str, image: np.ndarray, predicted: np.ndarray, title: str) -> str:
@@ -44,13 +51,11 @@ def overlay(path: str, image: np.ndarray, predicted: np.ndarray, title: str) -> 
     figure, axis = plt.subplots(figsize=(6, 6 * height / width + 0.4))
     axis.imshow(np.clip(image, 0, 1))
     axis.imshow(predicted, cmap="jet", alpha=0.45, extent=(0, width, height, 0),
-                vmin=0, vmax=float(np.max(predicted)) or 1.0)
+                vmin=0, vmax=max(float(np.max(predicted)), 0.0) or 1.0)
     axis.set_title(title, fontsize=9)
     axis.axis("off")
     figure.tight_layout()
-    figure.savefig(path, dpi=80)
-    plt.close(figure)
-    return path
+    return save(figure, path)
 
 
 def series(path: str, x, y, x_label: str, y_label: str, title: str) -> str:
@@ -62,21 +67,19 @@ def series(path: str, x, y, x_label: str, y_label: str, title: str) -> str:
     axis.set_title(title, fontsize=9)
     axis.grid(alpha=0.3)
     figure.tight_layout()
-    figure.savefig(path, dpi=80)
-    plt.close(figure)
-    return path
+    return save(figure, path)
 
 
-def training_curves(metrics_path: str, path: str) -> str | None:
-    """PNG of the loss parts over steps, and the validation metric, from metrics.jsonl."""
-    if not os.path.isfile(metrics_path):
+def training_curves(metrics_path: str, path: str, metric: str) -> str | None:
+    """PNG of the loss parts over steps, and the validation `metric` (the one that picks
+    the best checkpoint), from metrics.jsonl."""
+    if not storage.exists(metrics_path):
         return None
     train, validation = [], []
-    with open(metrics_path) as f:
-        for line in f:
-            row = json.loads(line)
-            if row.get("kind") in ("train", "validation"):
-                (validation if row["kind"] == "validation" else train).append(row)
+    for line in storage.read_text(metrics_path).splitlines():
+        row = json.loads(line) if line.strip() else {}
+        if row.get("kind") in ("train", "validation"):
+            (validation if row["kind"] == "validation" else train).append(row)
     if not train:
         return None
     figure, axes = plt.subplots(1, 2, figsize=(11, 4))
@@ -89,8 +92,8 @@ def training_curves(metrics_path: str, path: str) -> str | None:
     axes[0].set_xlabel("step")
     axes[0].set_title("training losses")
     axes[0].legend()
+    validation = [row for row in validation if metric in row]
     if validation:
-        metric = next(k for k in ("mae", "srocc", "lcc", "rmse") if k in validation[0])
         axes[1].plot([row["step"] for row in validation], [row[metric] for row in validation],
                      marker="o")
         axes[1].set_title(f"validation {metric}")
@@ -98,6 +101,4 @@ def training_curves(metrics_path: str, path: str) -> str | None:
     else:
         axes[1].axis("off")
     figure.tight_layout()
-    figure.savefig(path, dpi=80)
-    plt.close(figure)
-    return path
+    return save(figure, path)

@@ -1,7 +1,9 @@
-"""Files of a run directory, each written atomically (a reader never sees half a file).
+"""Files of a run directory, each written atomically (a reader never sees half a file),
+on a local folder or a URL (rankjax.storage).
 
     config.json       the resolved config (a different config here is refused)
     metrics.jsonl     one JSON line per log step and per validation
+    run.lock          while a run trains here: its host, process id and start time
     <split>/results.json, predictions.csv   metrics, config, versions, device; per image
 """
 
@@ -10,16 +12,19 @@ from __future__ import annotations
 import csv
 import dataclasses
 import datetime
-import glob
+import fnmatch
 import importlib.metadata
 import json
+import logging
 import os
-import shutil
+import socket
 
 import jax
 
-from rankjax import config as config_lib
+from rankjax import config as config_lib, storage
 from rankjax.config import Config
+
+log = logging.getLogger(__name__)
 
 # Fields that may change when a run is resumed: training longer, logging differently, and
 # optimisation settings that leave the train state's structure as it is (e.g. a lower
@@ -38,13 +43,10 @@ class RunDirError(ValueError):
     pass
 
 
-def write_atomic(path: str, write) -> None:
-    """Writes through a temporary file and renames it, so readers never see half a file."""
-    os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
-    tmp = f"{path}.tmp{os.getpid()}"
-    with open(tmp, "w", newline="") as f:
-        write(f)
-    os.replace(tmp, path)
+def write_atomic(path: str, write, binary: bool = False) -> None:
+    """Writes `path` (a local path or URL) through `write(file)` so that readers never
+    see half a file (rankjax.storage.write_atomic)."""
+    storage.write_atomic(path, write, binary)
 
 
 def is_writer() -> bool:
@@ -53,13 +55,22 @@ def is_writer() -> bool:
 
 
 def read_config(workdir: str) -> Config:
-    path = os.path.join(workdir, "config.json")
-    if not os.path.isdir(workdir):
+    path = storage.join(workdir, "config.json")
+    if not storage.isdir(workdir):
         raise RunDirError(f"run directory not found: {workdir!r}")
-    if not os.path.isfile(path):
+    if not storage.exists(path):
         raise RunDirError(f"{workdir!r} is not a rankjax run directory (no config.json)")
-    with open(path) as f:
-        return config_lib.from_json(f.read())
+    return config_lib.from_json(storage.read_text(path))
+
+
+def check_writable(workdir: str) -> None:
+    """RunDirError (one line) unless `workdir` can be made and written: a read-only or
+    missing parent, /proc, a URL scheme TensorFlow has no filesystem for, a bucket that
+    cannot be reached."""
+    try:
+        storage.check_writable(workdir)
+    except storage.StorageError as error:
+        raise RunDirError(str(error)) from None
 
 
 def prepare(cfg: Config, workdir: str, overwrite: bool) -> dict:
@@ -67,10 +78,10 @@ def prepare(cfg: Config, workdir: str, overwrite: bool) -> dict:
 
     Returns the resumable fields that differ from the saved run's, {name: (old, new)}.
     """
-    os.makedirs(workdir, exist_ok=True)
-    path = os.path.join(workdir, "config.json")
+    storage.makedirs(workdir)
+    path = storage.join(workdir, "config.json")
     changed = {}
-    if os.path.isfile(path):
+    if storage.exists(path):
         saved = read_config(workdir)
         changed = {f.name: (getattr(saved, f.name), getattr(cfg, f.name))
                    for f in dataclasses.fields(Config)
@@ -81,12 +92,10 @@ def prepare(cfg: Config, workdir: str, overwrite: bool) -> dict:
             raise RunDirError(f"{workdir} holds a run with a different config ({diff}). "
                               f"Use another --workdir, or pass --overwrite to delete that run.")
         if blocking and is_writer():
+            names = storage.listdir(workdir)
             for pattern in RUN_OUTPUTS:
-                for target in glob.glob(os.path.join(glob.escape(workdir), pattern)):
-                    if os.path.isdir(target):
-                        shutil.rmtree(target)
-                    else:
-                        os.remove(target)
+                for name in fnmatch.filter(names, pattern):
+                    storage.remove(storage.join(workdir, name))
         if blocking:
             changed = {}
     if is_writer():
@@ -108,9 +117,9 @@ class MetricsLog:
         self.enabled = is_writer()
         self._tensorboard_dir = tensorboard_dir if self.enabled else None
         self._writer = None
-        if self.enabled and os.path.isfile(path):
-            with open(path) as f:
-                kept = [line for line in f if json.loads(line)["step"] <= resume_step]
+        if self.enabled and storage.exists(path):
+            kept = [line + "\n" for line in storage.read_text(path).splitlines()
+                    if line.strip() and json.loads(line)["step"] <= resume_step]
             write_atomic(path, lambda f: f.writelines(kept))
 
     def _summaries(self):
@@ -122,7 +131,7 @@ class MetricsLog:
     def write(self, row: dict) -> None:
         if not self.enabled:
             return
-        with open(self.path, "a") as f:
+        with storage.open_file(self.path, "a") as f:
             f.write(json.dumps(row) + "\n")
         writer = self._summaries()
         if writer is not None and row.get("kind") in ("train", "validation"):
@@ -136,13 +145,13 @@ class MetricsLog:
     def pictures(self, folder: str, step: int, tag: str = "validation") -> None:
         """Every PNG of `folder` as a TensorBoard image `tag/<file name>` at `step`."""
         writer = self._summaries()
-        if writer is None or not os.path.isdir(folder):
+        if writer is None or not storage.isdir(folder):
             return
         import tensorflow as tf
         with writer.as_default(step=step):
-            for name in sorted(os.listdir(folder)):
+            for name in storage.listdir(folder):
                 if name.endswith(".png"):
-                    image = tf.io.decode_png(tf.io.read_file(os.path.join(folder, name)), 3)
+                    image = tf.io.decode_png(tf.io.read_file(storage.join(folder, name)), 3)
                     tf.summary.image(f"{tag}/{name[:-4]}", image[None], step=step)
         writer.flush()
 
@@ -152,23 +161,49 @@ class MetricsLog:
 
 
 def write_predictions_csv(path: str, predictions: list, value_name: str) -> None:
+    """One row per image: truth, prediction, and (where the prediction is bounded, e.g. a
+    count never below zero) the network's raw number."""
+    raw = any(p.raw is not None for p in predictions)
+
     def write(f):
         writer = csv.writer(f)
-        writer.writerow(["name", f"true_{value_name}", f"predicted_{value_name}", "path"])
+        writer.writerow(["name", f"true_{value_name}", f"predicted_{value_name}", "path"]
+                        + ([f"raw_{value_name}"] if raw else []))
         for p in predictions:
-            writer.writerow([p.name, f"{p.truth:.4f}", f"{p.predicted:.4f}", p.path])
+            writer.writerow([p.name, f"{p.truth:.4f}", f"{p.predicted:.4f}", p.path]
+                            + ([f"{p.raw:.4f}" if p.raw is not None else ""] if raw else []))
 
     write_atomic(path, write)
 
 
-def write_image_predictions_csv(path: str, rows: list[tuple[str, float]], value_name: str
-                                ) -> None:
-    def write(f):
-        writer = csv.writer(f)
-        writer.writerow(["path", f"predicted_{value_name}"])
-        writer.writerows((p, f"{v:.4f}") for p, v in rows)
+class ImagePredictionsCsv:
+    """predictions.csv of `eval.py --images`, written as it goes: one flushed row per
+    image, so a killed run keeps every finished image and a rerun into the same folder
+    continues after the last of them (`done`). A row cut short by a kill is dropped."""
 
-    write_atomic(path, write)
+    def __init__(self, path: str, columns: list[str]):
+        self.path, self.columns = path, columns
+        self.done: dict[str, list[str]] = {}
+        if storage.exists(path):
+            text = storage.read_text(path)
+            lines = text.splitlines(keepends=True)
+            if lines and not lines[-1].endswith("\n"):
+                lines = lines[:-1]  # the row being written when the process was killed
+            rows = list(csv.reader(lines))
+            if rows and rows[0] == columns:
+                self.done = {row[0]: row for row in rows[1:] if len(row) == len(columns)}
+            elif rows:
+                raise RunDirError(f"{path} holds other columns ({', '.join(rows[0])}) than "
+                                  f"this run writes; use another --output")
+        write_atomic(path, lambda f: csv.writer(f).writerows(
+            [columns] + list(self.done.values())))
+
+    def add(self, row: list) -> None:
+        text = [str(v) if not isinstance(v, float) else f"{v:.4f}" for v in row]
+        with storage.open_file(self.path, "a") as f:
+            csv.writer(f).writerow(text)
+            f.flush()
+        self.done[text[0]] = text
 
 
 def environment() -> dict:
@@ -194,3 +229,93 @@ def write_results(path: str, metrics: dict, cfg: Config, split: str, checkpoint:
     results = {"metrics": metrics, "split": split, "checkpoint": checkpoint,
                "config": dataclasses.asdict(cfg), **environment()}
     write_atomic(path, lambda f: json.dump(results, f, indent=2, sort_keys=True))
+
+
+# --------------------------------------------------------------------------- one run per folder
+
+LOCK_FILE = "run.lock"
+
+
+def _pid_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # another user's live process
+        return True
+    return True
+
+
+class RunLock:
+    """One training process per run directory: `run.lock` holds the holder's host, process
+    id and start time while it trains, and is removed on every exit path a process can
+    run code on (return, error, Ctrl-C, SIGTERM through the command line's handler).
+
+    A second process is refused with one line naming the holder. A lock left by a process
+    that died without removing it (SIGKILL, power loss) is taken over, with a warning,
+    when its holder was on this host and is not running any more; a lock of another host
+    is never taken over (remove the file by hand once that run is gone). On a local
+    filesystem the lock is created exclusively (O_EXCL), so two processes starting at
+    once cannot both take it; on a URL it is written after a check, which a start in the
+    same second could race. A multi-host run takes it once, on process 0.
+    """
+
+    def __init__(self, workdir: str):
+        self.workdir = workdir
+        self.path = storage.join(workdir, LOCK_FILE)
+        self.held = False
+
+    def __enter__(self) -> "RunLock":
+        if not is_writer():
+            return self
+        me = {"host": socket.gethostname(), "pid": os.getpid(),
+              "started": datetime.datetime.now(datetime.timezone.utc).isoformat(
+                  timespec="seconds")}
+        text = json.dumps(me)
+        for _ in range(2):
+            if self._create(text):
+                self.held = True
+                return self
+            holder = self._holder()
+            if holder is None:  # removed in between, or unreadable: try again once
+                continue
+            if holder.get("host") == me["host"] and not _pid_alive(int(holder.get("pid", -1))):
+                log.warning("%s: taking over the lock of process %s (started %s), which is "
+                            "no longer running", self.workdir, holder.get("pid"),
+                            holder.get("started"))
+                storage.remove(self.path)
+                continue
+            raise RunDirError(
+                f"{self.workdir} is in use by another run: process {holder.get('pid')} on "
+                f"{holder.get('host')}, started {holder.get('started')} ({self.path}). Wait "
+                f"for it to finish, use another --workdir, or delete the lock file if that "
+                f"run is gone.")
+        raise RunDirError(f"cannot take the lock {self.path}: it keeps changing")
+
+    def _create(self, text: str) -> bool:
+        if storage.is_local(self.path):
+            try:
+                descriptor = os.open(self.path, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o644)
+            except FileExistsError:
+                return False
+            with os.fdopen(descriptor, "w") as f:
+                f.write(text)
+            return True
+        if storage.exists(self.path):
+            return False
+        write_atomic(self.path, lambda f: f.write(text))
+        return True
+
+    def _holder(self) -> dict | None:
+        try:
+            return json.loads(storage.read_text(self.path))
+        except (storage.StorageError, ValueError):
+            return None
+
+    def __exit__(self, *exc) -> None:
+        if self.held:
+            holder = self._holder()
+            if holder is not None and (holder.get("host"), holder.get("pid")) == (
+                    socket.gethostname(), os.getpid()):
+                storage.remove(self.path)
+            self.held = False

@@ -122,9 +122,13 @@ def predict_video(predictor, path: str, out_dir: str, every: int = 1,
     """Predicts every `every`-th frame of `path` with `predictor` (rankjax.Predictor) and
     writes the CSV, the plot and (for tasks with density maps) the overlay video into
     `out_dir`. Returns {frames, mean, min, max, frames_per_second} of the predictions."""
-    from rankjax import pictures, rundir
+    import tempfile
 
-    os.makedirs(out_dir, exist_ok=True)
+    from rankjax import pictures, rundir, storage
+
+    # PyAV writes local files: an overlay for a URL is made in a local folder, then copied.
+    local_dir = out_dir if storage.is_local(out_dir) else tempfile.mkdtemp(prefix="rankjax")
+    os.makedirs(local_dir, exist_ok=True)
     stem = os.path.splitext(os.path.basename(path))[0]
     value = predictor.task.value_name
     from tqdm import tqdm
@@ -140,7 +144,7 @@ def predict_video(predictor, path: str, out_dir: str, every: int = 1,
             rows.append((index, seconds, result[value]))
             if overlay and "density" in result:
                 if writer is None:
-                    writer = OverlayWriter(os.path.join(out_dir, f"{stem}_overlay.mp4.part"),
+                    writer = OverlayWriter(os.path.join(local_dir, f"{stem}_overlay.mp4.part"),
                                            rate / every)
                 writer.write(frame, result["density"], result[value])
     finally:
@@ -150,16 +154,16 @@ def predict_video(predictor, path: str, out_dir: str, every: int = 1,
     if not rows:
         raise VideoError(f"{path!r} holds no frames")
     if writer is not None:
-        os.replace(writer.path, writer.path[:-len(".part")])
+        storage.move_local_file(writer.path, storage.join(out_dir, f"{stem}_overlay.mp4"))
 
     def write_csv(f):
         out = csv.writer(f)
         out.writerow(["frame", "seconds", f"predicted_{value}"])
         out.writerows((i, f"{s:.3f}", f"{v:.4f}") for i, s, v in rows)
 
-    rundir.write_atomic(os.path.join(out_dir, f"{stem}_per_frame.csv"), write_csv)
+    rundir.write_atomic(storage.join(out_dir, f"{stem}_per_frame.csv"), write_csv)
     values = np.array([v for _, _, v in rows])
-    pictures.series(os.path.join(out_dir, f"{stem}_per_frame.png"),
+    pictures.series(storage.join(out_dir, f"{stem}_per_frame.png"),
                     [s for _, s, _ in rows], values, "seconds", f"predicted {value}",
                     os.path.basename(path))
     return {"frames": len(rows), "mean": float(values.mean()), "min": float(values.min()),

@@ -71,13 +71,28 @@ def test_predict_takes_paths_pil_and_arrays_alike(crowd_run):
 
 
 def test_readme_new_task_recipe_runs(tmp_path):
+    """The recipe runs from a folder outside the repository (rankjax is installed by
+    requirements.txt), and leaves nothing in the folder it runs from."""
     (tmp_path / "recipe.py").write_text(readme_block("## A new task"))
+    scratch = tmp_path / "scratch"
+    scratch.mkdir()
     out = subprocess.run([sys.executable, "recipe.py"], cwd=tmp_path, capture_output=True,
-                         text=True, env=fixtures.child_env(PYTHONPATH=ROOT),
-                         timeout=300)
+                         text=True, env=fixtures.child_env(TMPDIR=str(scratch)), timeout=300)
     assert out.returncode == 0, out.stderr[-3000:]
     assert "'images': 4" in out.stdout and "'srocc'" in out.stdout
-    assert (tmp_path / "runs" / "brightness" / "test" / "predictions.csv").is_file()
+    assert sorted(os.listdir(tmp_path)) == ["recipe.py", "scratch"]
+    (made,) = os.listdir(scratch)
+    assert (scratch / made / "run" / "test" / "predictions.csv").is_file()
+
+
+def test_rankjax_imports_from_any_folder(tmp_path):
+    """requirements.txt installs the package (pyproject.toml): the README's Python API works
+    outside the repository, with nothing added to PYTHONPATH."""
+    env = {k: v for k, v in fixtures.child_env().items() if k != "PYTHONPATH"}
+    out = subprocess.run([sys.executable, "-c", "import rankjax; print(rankjax.__file__)"],
+                         cwd=tmp_path, env=env, capture_output=True, text=True, timeout=120)
+    assert out.returncode == 0, out.stderr[-2000:]
+    assert out.stdout.strip().endswith(os.path.join("rankjax", "__init__.py"))
 
 
 def test_zoom_example_end_to_end(tmp_path):

@@ -113,6 +113,11 @@ class Task:
         {self.value_name: float, ...}. `index` seeds any randomness, as in `evaluate`."""
         raise NotImplementedError
 
+    def image_problems(self, cfg: "Config", image: np.ndarray) -> tuple[str, list[str]]:
+        """(why this (H, W, 3) image cannot be predicted, or ''; warnings about how far its
+        prediction can be trusted): e.g. images too small for the network."""
+        return "", []
+
     def save_pictures(self, cfg: "Config", evaluation: Evaluation, out_dir: str,
                       split: str) -> None:
         """Pictures of a validation or test pass (nothing by default)."""

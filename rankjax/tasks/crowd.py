@@ -21,7 +21,7 @@ import jax.numpy as jnp
 import numpy as np
 import tensorflow as tf
 
-from rankjax import crops, datasets, density, evaluation, image_io, models, pictures
+from rankjax import crops, datasets, density, evaluation, image_io, models, pictures, storage
 from rankjax.tasks.base import Evaluation, Task, predictions_by_error
 
 AUTOTUNE = tf.data.AUTOTUNE
@@ -51,6 +51,11 @@ REAL_DATA_CPU = dict(image_size=128, patch_min=128, patch_max=128, count_protoco
                      lr_decay_every=2000, eval_every=500, checkpoint_every=500, log_every=50)
 # ShanghaiTech B's 1024 x 768 photographs at half size.
 REAL_DATA_CPU_BY_DATASET = {"shanghaitech_b": dict(rescale_images=0.5)}
+# Images smaller than this (a side, px) get a warning: an output cell sees 228 px of input
+# (its receptive field), so a much smaller image is mostly the network's zero padding.
+SMALL_IMAGE_SIDE = 64
+# Images longer than this times their width (or the reverse) get a warning.
+EXTREME_ASPECT = 8
 # Validation pictures per evaluation; best and worst test pictures each.
 VALIDATION_PICTURES = 3
 TEST_PICTURES = 2
@@ -148,15 +153,32 @@ class CrowdTask(Task):
         predictions, maps = [], []
         for record, density_map in zip(records, density_maps(predict, params,
                                                               eval_images(records, cfg), cfg)):
-            predictions.append(evaluation.Prediction(record.name, float(record.count),
-                                                     float(density_map.sum()), record.path))
+            count, raw = count_of(density_map)
+            predictions.append(evaluation.Prediction(record.name, float(record.count), count,
+                                                     record.path, raw))
             maps.append(density_map)
         return Evaluation(evaluation.crowd_metrics(predictions), predictions, records, maps)
 
     def predict_image(self, cfg, predict, params, image, index=0):
         density_map = masked_density(predict, params, image, cfg)
-        return {"count": float(density_map.sum()),
+        count, raw = count_of(density_map)
+        return {"count": count, "raw_count": raw,
                 "density": crop_to_image(density_map, *image.shape[:2])}
+
+    def image_problems(self, cfg, image):
+        height, width = image.shape[:2]
+        if min(height, width) < models.OUTPUT_STRIDE:
+            return (f"{height}x{width} px is smaller than one output cell of the network "
+                    f"({models.OUTPUT_STRIDE} px a side): nothing to count"), []
+        warnings = []
+        if min(height, width) < SMALL_IMAGE_SIDE:
+            warnings.append(f"{height}x{width} px is far smaller than what the network sees "
+                            f"around each output cell (228 px): the count is unreliable")
+        if max(height, width) > EXTREME_ASPECT * min(height, width):
+            warnings.append(f"{height}x{width} px is a strip (aspect ratio "
+                            f"{max(height, width) / min(height, width):.0f} to 1): the count "
+                            f"is unreliable")
+        return "", warnings
 
     def save_pictures(self, cfg, result, out_dir, split):
         """Validation: the first few images. Test: the best and worst images, as panels
@@ -166,12 +188,11 @@ class CrowdTask(Task):
             chosen = {"": list(range(min(VALIDATION_PICTURES, len(result.predictions))))}
         else:
             chosen = predictions_by_error(result.predictions, TEST_PICTURES)
-        os.makedirs(out_dir, exist_ok=True)
         for label, indices in chosen.items():
             for place, i in enumerate(indices):
                 record, prediction = result.records[i], result.predictions[i]
                 stem = os.path.splitext(record.name)[0]
-                stem = os.path.join(out_dir, f"{label}{place}_{stem}" if label else stem)
+                stem = storage.join(out_dir, f"{label}{place}_{stem}" if label else stem)
                 # The image as evaluated (rescale_images applied), its map and its truth.
                 height = round(record.height * cfg.rescale_images)
                 width = round(record.width * cfg.rescale_images)
@@ -189,9 +210,8 @@ class CrowdTask(Task):
                                      f"true {prediction.truth:.0f}")
 
     def save_prediction_picture(self, cfg, out_dir, path, image, result):
-        os.makedirs(out_dir, exist_ok=True)
         stem = os.path.splitext(os.path.basename(path))[0]
-        pictures.overlay(os.path.join(out_dir, f"{stem}_density.png"), image, result["density"],
+        pictures.overlay(storage.join(out_dir, f"{stem}_density.png"), image, result["density"],
                          f"{os.path.basename(path)}: {result['count']:.1f} people")
 
 
@@ -387,6 +407,15 @@ def windowed_density(predict, params, padded: np.ndarray, window: int,
                 density_map[(first_r - top) // stride:(end_r - top) // stride,
                             (first_c - left) // stride:(end_c - left) // stride]
     return out
+
+
+def count_of(density_map: np.ndarray) -> tuple[float, float]:
+    """(count, raw sum) of a predicted density map. The network's output cells are not
+    bounded below (the paper's head has no final ReLU), so a map's raw sum can be
+    negative for an image with (nearly) no one in it; the count reported is never below
+    zero, and the raw sum is kept beside it (predictions.csv's raw_count)."""
+    raw = float(density_map.sum())
+    return max(0.0, raw), raw
 
 
 def crop_to_image(density_map: np.ndarray, height: int, width: int) -> np.ndarray:
