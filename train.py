@@ -75,6 +75,10 @@ def main(argv: list[str] | None = None) -> None:
     if storage.exists(last):
         print(f"test metrics of the last checkpoint: "
               f"{json.dumps(json.loads(storage.read_text(last))['metrics'])}")
+    summary = storage.join(workdir, "summary.json")
+    if storage.exists(summary):
+        print(f"training-mean predictor (the labeled images' mean for every test image): "
+              f"{json.dumps(json.loads(storage.read_text(summary))['training_mean'])}")
     print(f"run directory: {storage.absolute(workdir)}")
 
 

@@ -62,7 +62,33 @@ def config_from_args(args: argparse.Namespace) -> config_lib.Config:
         raise ValueError(f"preset {preset!r} is a {cfg.task!r} preset, not {args.task!r}")
     overrides = {f.name: getattr(args, f.name) for f in dataclasses.fields(config_lib.Config)
                  if f.name != "task" and getattr(args, f.name, None) is not None}
+    overrides = {**dataset_settings_left_behind(preset, cfg, overrides.get("dataset")),
+                 **overrides}
     return config_lib.apply_overrides(cfg, overrides)
+
+
+def dataset_settings_left_behind(preset: str, cfg: config_lib.Config, dataset: str | None
+                                 ) -> dict:
+    """The changes a `*_cpu_small` preset needs on another --dataset than its own: its own
+    dataset's settings (datasets.Dataset.cpu_settings, e.g. ShanghaiTech B's half-size
+    images) undone, the new dataset's applied; each change is logged."""
+    from rankjax import datasets
+
+    if (not dataset or dataset == cfg.dataset or not preset.endswith("_cpu_small")
+            or dataset not in datasets.DATASETS or cfg.dataset not in datasets.DATASETS):
+        return {}
+    old = datasets.DATASETS.get(cfg.dataset).cpu_settings
+    new = datasets.DATASETS.get(dataset).cpu_settings
+    defaults = {f.name: f.default for f in dataclasses.fields(config_lib.Config)}
+    target = {**defaults, **config_lib.cpu_small_values(cfg.task, dataset)}
+    changes = {}
+    for name in dict.fromkeys(list(old) + list(new)):
+        if getattr(cfg, name) != target[name]:
+            changes[name] = target[name]
+            whose = (f"preset {preset} sets it for its dataset {cfg.dataset}" if name in old
+                     and name not in new else f"the CPU setting of dataset {dataset}")
+            logging.info("%s %r -> %r (%s)", name, getattr(cfg, name), target[name], whose)
+    return changes
 
 
 def setup_logging() -> None:

@@ -66,6 +66,8 @@ class Config:
                             "rankjax.losses.PAIR_STRATEGIES")
     num_pairs: int = _f(0, "pairs kept per step by the random / hard strategies")
     rank_pooling: str = _f("sum", "crowd ranking score of a crop: sum | mean of its density map")
+    object_name: str = _f("people", "what is counted, in pictures and printed counts (e.g. "
+                          "cells)")
 
     # Crowd ranked sets (Algorithm 2) and labeled sampling.
     crop_scale: float = _f(0.75, "s: each ranked crop is s times the previous one")
@@ -98,7 +100,10 @@ class Config:
     head_lr_multiplier: float = _f(10.0, "learning-rate multiplier of the new head layer")
     ema_decay: float = _f(0.0, "evaluate an exponential moving average of the weights with "
                           "this decay per step (e.g. 0.995); 0: the weights themselves")
-    steps: int = _f(10000, "training steps (first phase of rank_then_finetune)")
+    steps: int = _f(10000, "training steps (first phase of rank_then_finetune); with "
+                    "patience, the most steps")
+    patience: int = _f(0, "stop early when this many validations in a row find no better "
+                       "checkpoint (0: train every step)")
     finetune_steps: int = _f(0, "rank_then_finetune: regression steps after ranking, with a "
                              "fresh optimizer (the learning-rate schedule starts again)")
 
@@ -188,6 +193,9 @@ def validate(cfg: Config) -> None:
     need(cfg.distributed in ("auto", "on", "off"), "distributed must be auto, on or off")
     need(0 <= cfg.ema_decay < 1, f"ema_decay must be in [0, 1), got {cfg.ema_decay}")
     need(cfg.steps >= 1, f"steps must be at least 1, got {cfg.steps}")
+    need(cfg.patience >= 0, f"patience must be >= 0, got {cfg.patience}")
+    need(not cfg.patience or cfg.eval_every > 0,
+         "patience needs validations (eval_every > 0)")
     need(cfg.finetune_steps >= 0, f"finetune_steps must be >= 0, got {cfg.finetune_steps}")
     need(cfg.learning_rate > 0, f"learning_rate must be positive, got {cfg.learning_rate}")
     need(cfg.rank_weight >= 0, f"rank_weight must be >= 0, got {cfg.rank_weight}")
@@ -241,19 +249,31 @@ def _iqa_paper(**changes) -> Config:
     return base.replace(**changes)
 
 
+# Tuned on the synthetic set to finish in about two minutes on a 2-core CPU.
+_CPU_SMALL = dict(width=0.25, image_size=64, init="scratch", weights_file="", optimizer="adam",
+                  learning_rate=1e-3, head_lr_multiplier=1.0, labeled_batch=8, ranked_groups=2,
+                  ranked_per_group=4, steps=600, lr_decay_every=400, log_every=10,
+                  eval_every=200, checkpoint_every=200, patch_min=48, patch_max=96,
+                  density_sigma=4.0, test_crops=5, weight_decay=0.0)
+
+
 def _cpu_small(cfg: Config, **changes) -> Config:
     """Same experiment, scaled to run in minutes on a laptop CPU from scratch."""
     from rankjax import tasks
 
-    # Tuned on the synthetic set to finish in about two minutes on a 2-core CPU.
-    small = dict(width=0.25, image_size=64, init="scratch", weights_file="", optimizer="adam",
-                 learning_rate=1e-3, head_lr_multiplier=1.0, labeled_batch=8, ranked_groups=2,
-                 ranked_per_group=4, steps=600, lr_decay_every=400, log_every=10,
-                 eval_every=200, checkpoint_every=200, patch_min=48, patch_max=96,
-                 density_sigma=4.0, test_crops=5, weight_decay=0.0)
+    small = dict(_CPU_SMALL)
     small.update(tasks.get(cfg.task).cpu_small_changes(cfg))
     small.update(changes)
     return cfg.replace(name=cfg.name + "_cpu_small", **small)
+
+
+def cpu_small_values(task: str, dataset: str) -> dict:
+    """The fields a `*_cpu_small` preset of `task` sets for `dataset` (the dataset's own
+    settings included)."""
+    from rankjax import tasks
+
+    return {**_CPU_SMALL, **tasks.get(task).cpu_small_changes(Config(task=task, dataset=""
+                                                                      ).replace(dataset=dataset))}
 
 
 def _build_presets() -> dict[str, Config]:
@@ -265,6 +285,8 @@ def _build_presets() -> dict[str, Config]:
         "crowd_qnrf": _crowd_paper(name="crowd_qnrf", dataset="ucf_qnrf"),
         # Mall: 2,000 frames of one camera, the CPU-sized analogue of the paper's UCSD.
         "crowd_mall": _crowd_paper(name="crowd_mall", dataset="mall"),
+        # Your own point-annotated images (README, "Train on your own labeled images").
+        "crowd_folder": _crowd_paper(name="crowd_folder", dataset="folder"),
         "iqa_live": _iqa_paper(name="iqa_live", dataset="live"),
         # LIVE In the Wild: authentic distortions; ranked sets from synthetic ones.
         "iqa_clive": _iqa_paper(name="iqa_clive", dataset="clive"),

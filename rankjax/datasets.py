@@ -539,11 +539,15 @@ class Dataset:
     """A reader: `read(data_dir, split, fold)` for datasets with an official train/test
     split, or `read(data_dir)` returning every record when `by_reference` (IQA sets, split
     80/20 by reference image with the run's seed). `layout` tells a user what --data_dir
-    must hold; a dataset without one is generated in code (data_dir is only its cache)."""
+    must hold; a dataset without one is generated in code (data_dir is only its cache).
+    `cpu_settings`: config fields that the CPU presets of this dataset (`*_cpu_small`)
+    set for it alone (e.g. ShanghaiTech B's photographs at half size); they belong to the
+    dataset, so a preset reused for another dataset does not carry them over."""
     task: str
     read: Callable
     by_reference: bool = False
     layout: str = ""
+    cpu_settings: dict = dataclasses.field(default_factory=dict)
 
     def load(self, data_dir: str, fold: int = 0, seed: int = 0) -> tuple[list, list]:
         """(train, test) records."""
@@ -569,7 +573,9 @@ DATASETS.register("shanghaitech_a", Dataset(
     layout="part_A/{train,test}_data/{images,ground-truth} (the unpacked ShanghaiTech archive)"))
 DATASETS.register("shanghaitech_b", Dataset(
     "crowd", lambda data_dir, split, fold: _shanghaitech(data_dir, "B", split),
-    layout="part_B/{train,test}_data/{images,ground-truth} (the unpacked ShanghaiTech archive)"))
+    layout="part_B/{train,test}_data/{images,ground-truth} (the unpacked ShanghaiTech archive)",
+    # 1024 x 768 photographs at half size (README, "CPU presets on real data").
+    cpu_settings={"rescale_images": 0.5}))
 DATASETS.register("ucf_cc_50", Dataset("crowd", _ucf_cc_50,
                                        layout="1.jpg ... 50.jpg and 1_ann.mat ... 50_ann.mat"))
 DATASETS.register("ucf_qnrf", Dataset("crowd", lambda data_dir, split, fold:
@@ -579,7 +585,13 @@ DATASETS.register("ucf_qnrf", Dataset("crowd", lambda data_dir, split, fold:
 DATASETS.register("folder", Dataset("crowd", lambda data_dir, split, fold:
                                     _folder(data_dir, split),
                                     layout="images with a .csv/.txt/.json/.mat of x, y head "
-                                           "points beside each, in train/ and test/ (or not)"))
+                                           "points beside each, in train/ and test/ (or not)",
+                                    # Your own (often few) images: a fifth validates, and
+                                    # training stops when 6 validations in a row (1,500
+                                    # steps) find no better checkpoint, at most 6,000 steps.
+                                    cpu_settings={"validation_fraction": 0.2, "steps": 6000,
+                                                  "eval_every": 250, "checkpoint_every": 250,
+                                                  "patience": 6}))
 DATASETS.register("mall", Dataset("crowd", _mall,
                                   layout="mall_gt.mat and frames/seq_000001.jpg ..."))
 DATASETS.register("synthetic_iqa", Dataset("iqa", _synthetic_quality, by_reference=True))

@@ -19,11 +19,13 @@ depends on the task: the trainer asks rankjax.tasks for everything task-specific
 from __future__ import annotations
 
 import dataclasses
+import json
 import logging
 import os
 import time
 
 import jax
+import jax.numpy as jnp
 import numpy as np
 from tqdm import tqdm
 
@@ -40,6 +42,10 @@ __all__ = ["train_and_evaluate", "evaluate_split", "RunDirError", "TrainingDiver
 
 class TrainingDiverged(RuntimeError):
     pass
+
+
+# Fewer validation images than this get a warning: the best checkpoint is chosen on them.
+SMALL_VALIDATION = 10
 
 
 @dataclasses.dataclass(frozen=True)
@@ -67,6 +73,47 @@ def phases(cfg: Config) -> list[Phase]:
 
 def _scalars(metrics: dict) -> dict:
     return {k: float(v) for k, v in jax.device_get(metrics).items()}
+
+
+@jax.jit
+def _window_start(metrics: dict) -> dict:
+    """A log window's running sums from its first step's metrics, with `hinge_active` (1 if
+    the step's rank hinge was above zero)."""
+    if "rank_loss" in metrics:
+        metrics = {**metrics, "hinge_active": (metrics["rank_loss"] > 0).astype(jnp.float32)}
+    return metrics
+
+
+@jax.jit
+def _window_add(window: dict, metrics: dict) -> dict:
+    return jax.tree.map(jnp.add, window, _window_start(metrics))
+
+
+def _window_means(window: dict, steps: int) -> dict:
+    """Every training metric averaged over the steps of its log window (hinge_active
+    becomes the share of those steps with an active hinge)."""
+    means = {k: v / steps for k, v in _scalars(window).items()}
+    if "hinge_active" in means:
+        means["hinge_active_share"] = means.pop("hinge_active")
+    return {**means, "steps_in_window": steps}
+
+
+def run_training_averages(metrics_path: str) -> dict:
+    """Over every logged training step of a run (metrics.jsonl's windows, weighted by their
+    steps): the share of steps whose rank hinge was active and the mean pair accuracy."""
+    sums: dict[str, float] = {}
+    steps = 0
+    if not storage.exists(metrics_path):
+        return {}
+    for line in storage.read_text(metrics_path).splitlines():
+        row = json.loads(line) if line.strip() else {}
+        if row.get("kind") != "train" or "steps_in_window" not in row:
+            continue
+        steps += row["steps_in_window"]
+        for key in ("hinge_active_share", "pair_accuracy", "rank_loss", "regression_loss"):
+            if key in row:
+                sums[key] = sums.get(key, 0.0) + row[key] * row["steps_in_window"]
+    return {**{k: v / steps for k, v in sums.items()}, "steps": steps} if steps else {}
 
 
 def evaluate_split(cfg: Config, model, params, records: list, out_dir: str | None,
@@ -108,11 +155,13 @@ def _evaluate_in_slices(cfg: Config, task, model, params, records: list):
     local_params = jax.tree.map(lambda x: np.asarray(x.addressable_data(0)), params)
     own = (task.evaluate(cfg, evaluation.make_predict_fn(model), local_params, mine,
                          first_index=start) if mine else Evaluation({}, [], []))
-    pairs = np.full((per, 2), np.nan, np.float64)
-    pairs[:len(mine)] = [(p.truth, p.predicted) for p in own.predictions]
-    gathered = np.asarray(multihost_utils.process_allgather(pairs)).reshape(-1, 2)
-    predictions = [evaluation.Prediction(r.name, float(t), float(v), r.path)
-                   for r, (t, v) in zip(records, gathered[:len(records)])]
+    rows = np.full((per, 3), np.nan, np.float64)  # truth, prediction, raw (NaN: none)
+    rows[:len(mine)] = [(p.truth, p.predicted, np.nan if p.raw is None else p.raw)
+                        for p in own.predictions]
+    gathered = np.asarray(multihost_utils.process_allgather(rows)).reshape(-1, 3)
+    predictions = [evaluation.Prediction(r.name, float(t), float(v), r.path,
+                                         None if np.isnan(raw) else float(raw))
+                   for r, (t, v, raw) in zip(records, gathered[:len(records)])]
     return Evaluation(task.metrics(predictions), predictions, records), own
 
 
@@ -153,10 +202,16 @@ def _train(cfg: Config, workdir: str, overwrite: bool, progress: bool, sources: 
         log.info("data: %d labeled, %d unlabeled, %d validation, %d test images",
                  len(sources.labeled), len(sources.unlabeled), len(sources.validation),
                  len(sources.test))
+        for line in task.describe(cfg):
+            log.info("data: %s", line)
         if any(p.labeled for p in phases(cfg)) and len(sources.labeled) < cfg.labeled_batch:
             log.warning("only %d labeled image(s), fewer than labeled_batch %d: every batch "
                         "repeats them; label more images or raise --labeled_fraction",
                         len(sources.labeled), cfg.labeled_batch)
+        if 0 < len(sources.validation) < SMALL_VALIDATION:
+            log.warning("only %d validation image(s) choose the best checkpoint: a noisy "
+                        "choice; raise --validation_fraction (now %g) for more",
+                        len(sources.validation), cfg.validation_fraction)
         mesh = sharding.make_mesh()
         log.info("devices: %d %s device(s) in %d process(es); batch sharded over all of them",
                  jax.device_count(), jax.default_backend(), jax.process_count())
@@ -182,11 +237,18 @@ def _train(cfg: Config, workdir: str, overwrite: bool, progress: bool, sources: 
         raise RunDirError(f"{workdir} is already trained to step {start}, beyond the {total} "
                           f"steps asked for; evaluate it with eval.py, or use --overwrite")
 
+    best_step = store.best.latest_step()
+    stopped_early = None
+    if _patience_spent(cfg, start, best_step):  # an earlier start of this run stopped here
+        stopped_early = total = start
+        log.info("stopped early at step %d (no better validation since step %d); "
+                 "--patience 0 trains the remaining steps", start, best_step)
+
     bar = tqdm(total=total, initial=start, unit="step", dynamic_ncols=True,
                disable=not progress or process_index != 0, desc=cfg.name)
     resumed_from, phase_start = start, 0
     for phase in plan:
-        if start >= phase.steps:
+        if start >= phase.steps or stopped_early:
             phase_start = phase.steps
             continue
         if phase.fresh_optimizer and start == phase_start:
@@ -206,10 +268,13 @@ def _train(cfg: Config, workdir: str, overwrite: bool, progress: bool, sources: 
                      labeled * process_count, process_index * groups,
                      (process_index + 1) * groups, groups * process_count)
         window_start, window_steps, compiled = time.perf_counter(), 0, False
+        window = None
         for step in range(start, phase.steps):
             with clock("training steps" if compiled else "compilation and first step"):
                 batch = sharding.global_batch(next(batches), mesh)
                 state, metrics = train_step(state, batch)
+                window = (_window_start(metrics) if window is None
+                          else _window_add(window, metrics))
                 if not compiled:
                     jax.block_until_ready(metrics)
                     compiled, window_start = True, time.perf_counter()
@@ -224,8 +289,8 @@ def _train(cfg: Config, workdir: str, overwrite: bool, progress: bool, sources: 
                 # or saved, a state whose weights or loss on this batch are not finite:
                 # no checkpoint ever holds a broken state.
                 with clock("training steps"):
-                    row = _scalars(metrics)
-                    problem = (f"loss is {row['loss']}" if not np.isfinite(row["loss"]) else
+                    loss = float(jax.device_get(metrics["loss"]))
+                    problem = (f"loss is {loss}" if not np.isfinite(loss) else
                                "the weights stopped giving a finite loss"
                                if saves and not bool(usable(state, batch)) else "")
                 if problem:
@@ -239,13 +304,16 @@ def _train(cfg: Config, workdir: str, overwrite: bool, progress: bool, sources: 
                                            f"{kept}, or check the inputs.")
             if logs:
                 rate = window_steps * images_per_step / (time.perf_counter() - window_start)
-                window_start, window_steps = time.perf_counter(), 0
+                row = _window_means(window, window_steps)
+                window_start, window_steps, window = time.perf_counter(), 0, None
                 row.update(kind="train", step=done, phase=phase.name,
                            learning_rate=float(schedule(done - 1 - lr_offset)),
-                           images_per_second=rate)
+                           images_per_second=rate, **task.readable_losses(cfg, row))
                 metrics_log.write(row)
-                bar.set_postfix({k: f"{row[k]:.4g}" for k in ("loss", "regression_loss",
-                                 "rank_loss") if k in row} | {"img/s": f"{rate:.1f}"})
+                shown = ("count_loss" if "count_loss" in row else "regression_loss",
+                         "rank_loss")
+                bar.set_postfix({k: f"{row[k]:.4g}" for k in shown if k in row}
+                                | {"img/s": f"{rate:.1f}"})
             if itstime(done, cfg.eval_every, is_last) and sources.validation:
                 with clock("validation"):
                     result = evaluate_split(cfg, model, state.eval_params, sources.validation,
@@ -257,12 +325,21 @@ def _train(cfg: Config, workdir: str, overwrite: bool, progress: bool, sources: 
                 bar.write(f"step {done}: validation " + ", ".join(
                     f"{k}={v:.4g}" for k, v in result.items()))
                 if task.better(result[task.selection_metric], best):
-                    best = result[task.selection_metric]
+                    best, best_step = result[task.selection_metric], done
                     with clock("checkpoints"):
                         store.save(state, {**meta, "step": done, "metrics": result}, best=True)
+                elif _patience_spent(cfg, done, best_step):
+                    stopped_early = total = done
+                    bar.write(f"step {done}: stopped early, {cfg.patience} validations in a "
+                              f"row found no better checkpoint than step {best_step}")
+                    metrics_log.write({"kind": "stopped_early", "step": done,
+                                       "best_step": best_step})
+                    break
             if itstime(done, cfg.checkpoint_every, is_last):
                 with clock("checkpoints"):
                     store.save(state, {**meta, "step": done})
+        if stopped_early:
+            break
         start = phase_start = phase.steps
     bar.close()
     with clock("checkpoints"):
@@ -282,13 +359,36 @@ def _train(cfg: Config, workdir: str, overwrite: bool, progress: bool, sources: 
     best_meta = store.best_meta() if best_step is not None else None
     store.close()
     metrics_log.close()
+    best_validation = best_meta and best_meta["metrics"]
+    warnings = task.run_warnings(cfg, best_validation) + _still_improving(
+        cfg, task, storage.join(workdir, "metrics.jsonl"), stopped_early)
+    for warning in warnings:
+        log.warning("%s", warning)
     if rundir.is_writer():
         rundir.write_json(storage.join(workdir, "summary.json"), {
-            "steps": total, "resumed_from": resumed_from,
-            "best_step": best_step, "best_validation": best_meta and best_meta["metrics"],
+            "steps": total, "resumed_from": resumed_from, "stopped_early": stopped_early,
+            "best_step": best_step, "best_validation": best_validation,
             "test": test_metrics, "test_last": last_metrics,
-            "seconds": clock.split()})
+            "training_mean": task.training_mean_metrics(sources.labeled, sources.test),
+            "training": run_training_averages(storage.join(workdir, "metrics.jsonl")),
+            "warnings": warnings, "seconds": clock.split()})
     return test_metrics
+
+
+def _still_improving(cfg: Config, task, metrics_path: str, stopped_early) -> list[str]:
+    """A warning when the last validation was the best so far and better than the one
+    before: the run most likely stopped before it had learnt what it could."""
+    if stopped_early or not storage.exists(metrics_path):
+        return []
+    scores = [(row["step"], row[task.selection_metric]) for row in
+              map(json.loads, storage.read_text(metrics_path).splitlines())
+              if row.get("kind") == "validation" and task.selection_metric in row]
+    if len(scores) < 2 or not all(task.better(scores[-1][1], value)
+                                  for _, value in scores[:-1]):
+        return []
+    return [f"trained too briefly: validation {task.selection_metric} was still improving at "
+            f"the last evaluation (step {scores[-1][0]}: {scores[-1][1]:.4g}, before "
+            f"{scores[-2][1]:.4g}); rerun with more --steps (it resumes)"]
 
 
 def _restore_or_create(cfg: Config, workdir: str, store, model, tx, mesh, changed: dict,
@@ -328,6 +428,13 @@ def _test_best_and_last(cfg: Config, workdir: str, store, model, tx, mesh, state
                                   storage.join(workdir, "test"),
                                   storage.join(workdir, "best", str(best_step)))
     return best_metrics, last_metrics, best_step
+
+
+def _patience_spent(cfg: Config, step: int, best_step: int | None) -> bool:
+    """Whether `patience` validations in a row after the best one found nothing better
+    by `step` (validations come every eval_every steps)."""
+    return bool(cfg.patience and best_step is not None and cfg.eval_every
+                and (step - best_step) // cfg.eval_every >= cfg.patience)
 
 
 def itstime(step: int, every: int, last: bool = False) -> bool:

@@ -31,7 +31,7 @@ log = logging.getLogger(__name__)
 # learning rate after a divergence). Each change is logged in metrics.jsonl.
 RESUMABLE_CHANGES = ("steps", "finetune_steps", "log_every", "eval_every", "checkpoint_every",
                      "learning_rate", "lr_decay_every", "lr_decay_factor", "head_lr_multiplier",
-                     "weight_decay", "rank_weight", "margin")
+                     "weight_decay", "rank_weight", "margin", "patience")
 # What --overwrite deletes of a run (never anything else in the folder); glob patterns.
 RUN_OUTPUTS = ("checkpoints", "best", "validation", "test", "test_last", "metrics.jsonl",
                "training_curves.png", "summary.json", "unreadable_checkpoints", "tensorboard",

@@ -272,3 +272,34 @@ def test_quality_batches_are_the_same_with_and_without_the_image_cache(tmp_path)
         for part in ("labeled", "ranked"):
             for key in a[part]:
                 np.testing.assert_array_equal(a[part][key], b[part][key])
+
+
+def _neighbourhood_net(params, x):
+    """Each output cell: the mean of its own 16 px block and the 8 around it, with zeros
+    beyond the input's border (as a 3x3 convolution on the cells pads): it sees 16 px
+    of context, the input's border cuts its view."""
+    n, h, w, _ = x.shape
+    cells = x.mean(axis=-1).reshape(n, h // 16, 16, w // 16, 16).mean(axis=(2, 4))
+    padded = np.pad(np.asarray(cells), ((0, 0), (1, 1), (1, 1)))
+    return sum(padded[:, i:i + h // 16, j:j + w // 16] for i in range(3) for j in range(3)) / 9
+
+
+def test_stitched_windows_give_the_whole_image_map_where_tiles_do_not():
+    """A cell that sees 16 px around itself gets the whole-image value from windows that
+    overlap and keep a 16 px margin (64 px windows: stitch_halo 16), but not from tiles
+    that do not overlap: at a tile's border the zero padding cuts its view."""
+    rng = np.random.default_rng(3)
+    image = rng.random((150, 230, 3)).astype(np.float32) + 0.5
+    whole = crowd.masked_density(_neighbourhood_net, None, image)
+    stitched = crowd.masked_density(_neighbourhood_net, None, image,
+                                    crowd_cfg(count_protocol="stitched", image_size=64))
+    tiled = crowd.masked_density(_neighbourhood_net, None, image,
+                                 crowd_cfg(count_protocol="tiles", image_size=64))
+    rows, cols = -(-150 // 16), -(-230 // 16)  # the cells that cover the image
+    np.testing.assert_allclose(stitched[:rows, :cols], whole[:rows, :cols], rtol=1e-6)
+    assert stitched.sum() == pytest.approx(whole[:rows, :cols].sum(), rel=1e-6)
+    inner = tiled[:rows - 1, :cols - 1] - whole[:rows - 1, :cols - 1]
+    assert np.abs(inner).max() > 0.05  # tile borders (every 4 cells) see less
+    assert tiled.sum() < whole.sum()  # and count less
+    with pytest.raises(ValueError, match="stitched needs image_size >= 64"):
+        crowd_cfg(count_protocol="stitched", image_size=48)

@@ -113,6 +113,32 @@ class Task:
         {self.value_name: float, ...}. `index` seeds any randomness, as in `evaluate`."""
         raise NotImplementedError
 
+    def truth(self, record) -> float:
+        """A labeled record's target as one number (a count, a score)."""
+        raise NotImplementedError
+
+    def training_mean_metrics(self, labeled: list, records: list) -> dict:
+        """The metrics of the trivial model: the labeled images' mean target predicted for
+        every record. A trained model that does not beat it has learnt nothing useful."""
+        from rankjax.evaluation import Prediction
+
+        mean = float(np.mean([self.truth(r) for r in labeled]))
+        return self.metrics([Prediction(r.name, self.truth(r), mean, r.path) for r in records])
+
+    def describe(self, cfg: "Config") -> list[str]:
+        """What is done to the user's images and targets, one line each (printed at the
+        start of a run, so no transformation is silent)."""
+        return []
+
+    def readable_losses(self, cfg: "Config", row: dict) -> dict:
+        """Extra fields for a training log row, in the target's own units where training
+        rescales it (nothing by default)."""
+        return {}
+
+    def run_warnings(self, cfg: "Config", best_validation: dict | None) -> list[str]:
+        """Warnings about a finished run's best checkpoint on validation (none by default)."""
+        return []
+
     def image_problems(self, cfg: "Config", image: np.ndarray) -> tuple[str, list[str]]:
         """(why this (H, W, 3) image cannot be predicted, or ''; warnings about how far its
         prediction can be trusted): e.g. images too small for the network."""

@@ -35,7 +35,12 @@ PAD_RGB = (123.68 / 255.0, 116.779 / 255.0, 103.939 / 255.0)
 # once per run, little padding).
 TILE_BATCH = 32
 TILE_BUCKETS = (8, 16, 32)
-COUNT_PROTOCOLS = ("whole", "tiles")
+COUNT_PROTOCOLS = ("whole", "tiles", "stitched")
+# count_protocol=stitched: windows of the training input size overlap, and each output cell
+# is taken from the window where it lies farthest inside, at least image_size / STITCH_HALO
+# px from every window edge that is not the image's own edge (a quarter of the window:
+# each window gives its middle half).
+STITCH_HALO = 4
 # Largest activation memory of one pass: bigger whole images are computed in overlapping
 # windows with the same result (windowed_density); tiles of the training size need less.
 WHOLE_IMAGE_MAX_BYTES = float(os.environ.get("RANKJAX_WHOLE_IMAGE_MAX_GB", "4")) * 2**30
@@ -49,8 +54,6 @@ WINDOW_HALO = 128
 REAL_DATA_CPU = dict(image_size=128, patch_min=128, patch_max=128, count_protocol="tiles",
                      density_scale=100.0, learning_rate=1e-4, ema_decay=0.995, steps=3000,
                      lr_decay_every=2000, eval_every=500, checkpoint_every=500, log_every=50)
-# ShanghaiTech B's 1024 x 768 photographs at half size.
-REAL_DATA_CPU_BY_DATASET = {"shanghaitech_b": dict(rescale_images=0.5)}
 # Images smaller than this (a side, px) get a warning: an output cell sees 228 px of input
 # (its receptive field), so a much smaller image is mostly the network's zero padding.
 SMALL_IMAGE_SIDE = 64
@@ -75,7 +78,9 @@ class CrowdTask(Task):
             # made the last checkpoints overcount by 1.17-1.43).
             return dict(count_protocol="tiles", ema_decay=0.99, steps=800,
                         lr_decay_every=800, eval_every=400, checkpoint_every=400)
-        return {**REAL_DATA_CPU, **REAL_DATA_CPU_BY_DATASET.get(cfg.dataset, {})}
+        own = datasets.DATASETS.get(cfg.dataset).cpu_settings if cfg.dataset in \
+            datasets.DATASETS else {}
+        return {**REAL_DATA_CPU, **own}
 
     def validate(self, cfg):
         problems = []
@@ -88,6 +93,10 @@ class CrowdTask(Task):
         if cfg.count_protocol not in COUNT_PROTOCOLS:
             problems.append(f"count_protocol must be one of {COUNT_PROTOCOLS}, got "
                             f"{cfg.count_protocol!r}")
+        elif cfg.count_protocol == "stitched" and not stitch_halo(cfg.image_size):
+            problems.append(f"count_protocol=stitched needs image_size >= "
+                            f"{STITCH_HALO * models.OUTPUT_STRIDE} (windows that overlap by "
+                            f"whole output cells), got {cfg.image_size}")
         return problems
 
     def build_model(self, cfg):
@@ -165,6 +174,43 @@ class CrowdTask(Task):
         return {"count": count, "raw_count": raw,
                 "density": crop_to_image(density_map, *image.shape[:2])}
 
+    def truth(self, record):
+        return float(record.count)
+
+    def describe(self, cfg):
+        sigma = ("geometry-adaptive sigma (0.3 x the mean distance to the 3 nearest points)"
+                 if cfg.adaptive_sigma else f"a Gaussian of sigma {cfg.density_sigma:g} px")
+        protocol = {"whole": "the whole image in one pass",
+                    "tiles": f"tiles of {cfg.image_size} px that do not overlap",
+                    "stitched": f"overlapping windows of {cfg.image_size} px, each output "
+                                f"cell from the middle of one"}[cfg.count_protocol]
+        return [
+            "images: " + ("read at their own size" if cfg.rescale_images == 1 else
+                          f"resized by {cfg.rescale_images:g} first (rescale_images)"),
+            f"training patches: random squares of {cfg.patch_min}-{cfg.patch_max} px, "
+            f"resized to {cfg.image_size} px, flipped at random",
+            f"targets: density maps with {sigma} per point (each map sums to the image's "
+            f"count)" + (f", times {cfg.density_scale:g} while training (density_scale; "
+                         f"predictions are divided back)" if cfg.density_scale != 1 else ""),
+            f"counts ({cfg.object_name}): {protocol} (count_protocol={cfg.count_protocol}), "
+            f"never below zero",
+        ]
+
+    def readable_losses(self, cfg, row):
+        if "regression_loss" not in row:
+            return {}
+        # The regression loss of density maps as if density_scale were 1: per image, half
+        # the sum of squared differences of the density cells, in counts.
+        return {"count_loss": row["regression_loss"] / cfg.density_scale ** 2}
+
+    def run_warnings(self, cfg, best_validation):
+        ratio = (best_validation or {}).get("count_ratio")
+        if ratio is None or not np.isfinite(ratio) or 0.8 <= ratio <= 1.25:
+            return []
+        return [f"the best checkpoint counts {ratio:.2f} times the truth on validation "
+                f"(outside 0.8-1.25): its counts are {'too low' if ratio < 1 else 'too high'}"
+                f"; train longer, or label more images like those it miscounts"]
+
     def image_problems(self, cfg, image):
         height, width = image.shape[:2]
         if min(height, width) < models.OUTPUT_STRIDE:
@@ -203,7 +249,7 @@ class CrowdTask(Task):
                                             cfg.density_sigma, (height, width), None,
                                             (height // 4, width // 4)).numpy()
                 pictures.density_panels(stem + ".png", image, predicted, truth,
-                                        f"{record.name}: {record.count} people")
+                                        f"{record.name}: {record.count} {cfg.object_name}")
                 if split != "validation":
                     pictures.overlay(stem + "_overlay.png", image, predicted,
                                      f"{record.name}: predicted {prediction.predicted:.1f}, "
@@ -212,7 +258,7 @@ class CrowdTask(Task):
     def save_prediction_picture(self, cfg, out_dir, path, image, result):
         stem = os.path.splitext(os.path.basename(path))[0]
         pictures.overlay(storage.join(out_dir, f"{stem}_density.png"), image, result["density"],
-                         f"{os.path.basename(path)}: {result['count']:.1f} people")
+                         f"{os.path.basename(path)}: {result['count']:.1f} {cfg.object_name}")
 
 
 # -------------------------------------------------------------------- helpers
@@ -250,12 +296,14 @@ def padded_size(side: int, multiple: int = EVAL_PAD_MULTIPLE) -> int:
     return -(-side // multiple) * multiple
 
 
-def pad_for_eval(image: np.ndarray, multiple: int = EVAL_PAD_MULTIPLE
+def pad_for_eval(image: np.ndarray, multiple: int = EVAL_PAD_MULTIPLE, least: int = 0
                  ) -> tuple[np.ndarray, np.ndarray]:
-    """(1, Hp, Wp, 3) image padded with PAD_RGB to multiples of `multiple` px, and the
-    (Hp/16, Wp/16) mask of output cells that cover the real image."""
+    """(1, Hp, Wp, 3) image padded with PAD_RGB to multiples of `multiple` px (and at least
+    `least` px a side), and the (Hp/16, Wp/16) mask of output cells that cover the real
+    image."""
     height, width = image.shape[:2]
-    hp, wp = padded_size(height, multiple), padded_size(width, multiple)
+    hp = max(padded_size(height, multiple), padded_size(least, multiple))
+    wp = max(padded_size(width, multiple), padded_size(least, multiple))
     padded = np.empty((1, hp, wp, 3), np.float32)
     padded[...] = PAD_RGB
     padded[0, :height, :width] = image
@@ -266,8 +314,8 @@ def pad_for_eval(image: np.ndarray, multiple: int = EVAL_PAD_MULTIPLE
 
 
 class _TiledImage:
-    """One image being counted tile by tile: its stitched map so far, and how many of its
-    tiles are still to be predicted."""
+    """One image being counted window by window: its stitched map so far, and how many of
+    its windows are still to be predicted."""
 
     def __init__(self, valid: np.ndarray):
         self.valid = valid
@@ -275,35 +323,43 @@ class _TiledImage:
         self.waiting = 0
 
 
-def _tiled_maps(predict, params, images: Iterable[np.ndarray], tile: int
+def _tiled_maps(predict, params, images: Iterable[np.ndarray], tile: int, halo: int = 0
                 ) -> Iterator[tuple[np.ndarray, np.ndarray]]:
-    """(density map, valid mask) of each image, in order, predicted tile by tile: each
-    image is padded to multiples of `tile` (pad_for_eval), cut into tiles, and the tiles
-    of consecutive images are predicted together, TILE_BATCH per call, so every call has
-    the same shape whatever the image sizes (the last call of the pass is padded up to a
-    bucket size)."""
-    cells = tile // models.OUTPUT_STRIDE
+    """(density map, valid mask) of each image, in order, predicted in windows of `tile`
+    px: each output cell is taken from the window where it lies at least `halo` px inside
+    every window edge that is not the image's own edge (`_axis_windows`). halo 0: the
+    image is padded to multiples of `tile` and cut into tiles that do not overlap.
+
+    The windows of consecutive images are predicted together, TILE_BATCH per call, so
+    every call has the same shape whatever the image sizes (the last call of the pass
+    is padded up to a bucket size)."""
+    stride = models.OUTPUT_STRIDE
     pending: collections.deque[_TiledImage] = collections.deque()
-    queue: list[tuple[np.ndarray, _TiledImage, int, int]] = []
+    queue: list[tuple[np.ndarray, _TiledImage, tuple, tuple]] = []
 
     def predict_queued(count: int) -> None:
-        chunk, placements = [t for t, *_ in queue[:count]], queue[:count]
+        chunk, placements = [w for w, *_ in queue[:count]], queue[:count]
         del queue[:count]
         size = next(b for b in TILE_BUCKETS + (TILE_BATCH,) if b >= count)
         chunk += [np.zeros_like(chunk[0])] * (size - count)
         maps = np.asarray(predict(params, np.stack(chunk)))
-        for density, (_, image, row, col) in zip(maps, placements):
-            image.map[row * cells:(row + 1) * cells, col * cells:(col + 1) * cells] = density
+        for density, (_, image, (first_r, end_r, top), (first_c, end_c, left)) in zip(
+                maps, placements):
+            image.map[first_r // stride:end_r // stride, first_c // stride:end_c // stride] = \
+                density[(first_r - top) // stride:(end_r - top) // stride,
+                        (first_c - left) // stride:(end_c - left) // stride]
             image.waiting -= 1
 
     for image in images:
-        padded, valid = pad_for_eval(image, tile)
-        rows, cols = padded.shape[1] // tile, padded.shape[2] // tile
+        # Overlapping windows cover the canvas a whole-image pass sees (padded to 64 px).
+        padded, valid = pad_for_eval(image, EVAL_PAD_MULTIPLE if halo else tile, least=tile)
+        rows = _axis_windows(padded.shape[1], tile, halo)
+        cols = _axis_windows(padded.shape[2], tile, halo)
         entry = _TiledImage(valid)
-        entry.waiting = rows * cols
+        entry.waiting = len(rows) * len(cols)
         pending.append(entry)
-        tiles = padded[0].reshape(rows, tile, cols, tile, 3).swapaxes(1, 2)
-        queue += [(tiles[r, c], entry, r, c) for r in range(rows) for c in range(cols)]
+        queue += [(padded[0, r[2]:r[2] + tile, c[2]:c[2] + tile], entry, r, c)
+                  for r in rows for c in cols]
         while len(queue) >= TILE_BATCH:
             predict_queued(TILE_BATCH)
         while pending and not pending[0].waiting:
@@ -318,14 +374,23 @@ def _tiled_maps(predict, params, images: Iterable[np.ndarray], tile: int
 def density_maps(predict, params, images: Iterable[np.ndarray], cfg=None
                  ) -> Iterator[np.ndarray]:
     """Predicted density of each whole (H, W, 3) image, in order, on its padded grid and
-    zero on the padding, by the config's count_protocol (whole images by default): one
-    pass per image; with count_protocol=tiles, the tiles of consecutive images predicted
-    together in calls of one shape. A whole image too big for WHOLE_IMAGE_MAX_BYTES is
-    computed in overlapping windows with the same result (`windowed_density`), so any
-    size fits in bounded memory."""
+    zero on the padding, by the config's count_protocol (whole images by default):
+
+    - whole: one pass per image (a whole image too big for WHOLE_IMAGE_MAX_BYTES is
+      computed in overlapping windows with the same result, `windowed_density`, so any
+      size fits in bounded memory);
+    - tiles: tiles of image_size px that do not overlap, each predicted as a training
+      patch is;
+    - stitched: windows of image_size px that overlap, each output cell taken from the
+      window where it lies a quarter window or more inside (STITCH_HALO), so no cell is
+      counted at a window's border, where the zero padding of a tile cuts its view.
+
+    tiles and stitched predict the windows of consecutive images together, in calls of
+    one shape."""
     scale = 1.0 if cfg is None else cfg.density_scale
-    if cfg is not None and cfg.count_protocol == "tiles":
-        for density_map, valid in _tiled_maps(predict, params, images, cfg.image_size):
+    if cfg is not None and cfg.count_protocol in ("tiles", "stitched"):
+        halo = stitch_halo(cfg.image_size) if cfg.count_protocol == "stitched" else 0
+        for density_map, valid in _tiled_maps(predict, params, images, cfg.image_size, halo):
             yield np.where(valid, density_map / scale, 0.0)
         return
     window = window_side(1.0 if cfg is None else cfg.width)
@@ -336,6 +401,12 @@ def density_maps(predict, params, images: Iterable[np.ndarray], cfg=None
         else:
             density_map = np.asarray(predict(params, padded))[0]
         yield np.where(valid, density_map / scale, 0.0)
+
+
+def stitch_halo(window: int) -> int:
+    """The margin (px, a multiple of 16) kept around the cells a stitched window gives:
+    a quarter of the window, rounded down to the output grid (64 px windows: 16)."""
+    return window // STITCH_HALO // models.OUTPUT_STRIDE * models.OUTPUT_STRIDE
 
 
 def masked_density(predict, params, image: np.ndarray, cfg=None) -> np.ndarray:

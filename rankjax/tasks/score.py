@@ -69,6 +69,14 @@ class ScoreTask(Task):
     def target_shape(self, cfg):
         return ()
 
+    def truth(self, record):
+        return float(record.score)
+
+    def describe(self, cfg):
+        return [f"training crops: random {cfg.image_size} px crops, flipped at random",
+                f"scores: the mean over {cfg.test_crops} random {cfg.image_size} px crops "
+                f"per image (test_crops)"]
+
     # ---------------------------------------------------------------- data
     def labeled_dataset(self, records, cfg):
         return tf.data.Dataset.from_tensor_slices({
