@@ -50,7 +50,7 @@ def main() -> None:
     import numpy as np
     from PIL import Image
 
-    from rankjax import api, config as config_lib, image_io, models, reproduce, rundir
+    from rankjax import api, config as config_lib, image_io, models, platform, rundir
     from rankjax.tasks import crowd
 
     if args.workdir:
@@ -63,7 +63,7 @@ def main() -> None:
                                                           jnp.zeros((1, 64, 64, 3)))
     cfg = cfg.replace(count_protocol="whole")
     predictor = api.Predictor(cfg, params)
-    machine = reproduce.machine()
+    machine = platform.machine()
     print(f"machine: {machine['cpu']}, {machine['cores']} cores ({machine['vector_flags']}), "
           f"{machine['date']}; network width {cfg.width}")
 

@@ -34,7 +34,7 @@ def main() -> None:
     import numpy as np
     from scipy import stats
 
-    from rankjax import active, api, datasets, reproduce, rundir
+    from rankjax import active, api, datasets, platform, rundir
 
     cfg = rundir.read_config(args.workdir)
     params, label = api.restore_params(cfg, args.workdir, args.which)
@@ -47,7 +47,7 @@ def main() -> None:
     seconds = time.time() - start
     truth = np.array([r.count if hasattr(r, "count") else r.score for r in pool], float)
     quantiles = np.quantile(certainty, [0, 0.1, 0.5, 0.9, 1])
-    info = reproduce.machine()
+    info = platform.machine()
     print(f"checkpoint: {label}; pool: {len(pool)} images, K = {cfg.certainty_pairs} pairs, "
           f"{seconds:.0f} s on {info.get('cpu')} ({info.get('cores')} cores), {info['date']}")
     print(f"certainty mean {certainty.mean():.3f}, std {certainty.std():.3f}; quantiles 0/10/50/"

@@ -36,7 +36,7 @@ def main() -> None:
     args = parser.parse_args()
     cli.setup_logging()
 
-    from rankjax import api, datasets, distortions, evaluation, reproduce, rundir, training
+    from rankjax import api, datasets, distortions, evaluation, platform, rundir, training
     from rankjax.tasks import score
 
     cfg = rundir.read_config(args.workdir)
@@ -55,7 +55,7 @@ def main() -> None:
             predict, params, paths, cfg.image_size, kinds, levels, seed=args.seed)
     except ValueError as error:
         cli.fail(str(error))
-    info = reproduce.machine()
+    info = platform.machine()
     print(f"checkpoint: {label}; {len(paths)} test images, levels {levels}, "
           f"{time.time() - start:.0f} s on "
           f"{info.get('cpu')} ({info.get('cores')} cores), {info['date']}")

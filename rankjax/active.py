@@ -140,7 +140,7 @@ def pool_certainty(cfg: Config, params, paths: list[str], seed: int,
             batch = np.concatenate([batch, np.repeat(batch[-1:], IMAGES_PER_CALL - n, 0)])
         flat = batch.reshape(-1, *batch.shape[2:])
         scores = np.asarray(scores_of(predict(params, flat))).reshape(IMAGES_PER_CALL, sets, k)
-        result.append(np.asarray(certainty_from_scores(scores, pairs, cfg.margin))[:n])
+        result.append(np.asarray(certainty_from_scores(scores, pairs, task.rank_margin(cfg)))[:n])
         bar.update(n)
     bar.close()
     return np.concatenate(result) if result else np.zeros((0,), np.float32)

@@ -37,9 +37,19 @@ class Config:
     data_dir: str = _f("", "folder you unpacked the dataset into (synthetic: cache folder)")
     fold: int = _f(0, "UCF_CC_50 cross-validation fold, 0..4 (the authors' split files)")
     unlabeled: str = _f("rest", "pool for ranked sets: rest (training images whose labels are "
-                        "withheld) and/or folders of images, comma-separated "
+                        "withheld), test_first_half / test_second_half (the test split's "
+                        "images, unlabeled) and/or folders of images, comma-separated "
                         "(e.g. rest,~/street_photos) | tfds:NAME")
     labeled_fraction: float = _f(1.0, "fraction of the training set that keeps its labels")
+    labeled_images: int = _f(0, "number of training images that keep their labels (0: "
+                             "labeled_fraction decides)")
+    test_part: str = _f("all", "which part of the test split is scored, in the dataset's "
+                        "order: all | first_half | second_half (with --unlabeled "
+                        "test_second_half or test_first_half: the paper's UCSD protocol, ranked "
+                        "sets from the other half of the test stretch)")
+    test_dataset: str = _f("", "score on this dataset's test split instead of the training "
+                           "dataset's (transfer; read from test_data_dir)")
+    test_data_dir: str = _f("", "the folder of test_dataset")
     validation_fraction: float = _f(0.1, "fraction of training images held out for validation")
     validation_split: str = _f("random", "which training images validate: random (drawn with "
                                "the seed) | last (the last ones in the dataset's order: for "
@@ -61,7 +71,9 @@ class Config:
 
     # Ranking loss.
     rank_weight: float = _f(100.0, "lambda in L = L_reg + lambda * L_rank")
-    margin: float = _f(0.0, "epsilon of the rank hinge (crowd value unverified)")
+    margin: float = _f(0.0, "epsilon of the rank hinge: for crowd counting in counted objects "
+                       "(a larger crop must count at least this many more; unverified), for "
+                       "scores in score units")
     pair_strategy: str = _f("all", "all (paper) | random | hard (hard-negative mining); "
                             "rankjax.losses.PAIR_STRATEGIES")
     num_pairs: int = _f(0, "pairs kept per step by the random / hard strategies")
@@ -185,6 +197,11 @@ def validate(cfg: Config) -> None:
     need(cfg.labeled_batch >= 0 and cfg.ranked_groups >= 0 and cfg.ranked_per_group >= 1,
          "batch sizes must be non-negative and ranked_per_group >= 1")
     need(0 < cfg.labeled_fraction <= 1, "labeled_fraction must be in (0, 1]")
+    need(cfg.labeled_images >= 0, f"labeled_images must be >= 0, got {cfg.labeled_images}")
+    need(cfg.test_part in ("all", "first_half", "second_half"),
+         f"test_part must be all, first_half or second_half, got {cfg.test_part!r}")
+    if cfg.test_dataset and cfg.test_dataset not in datasets.for_task(cfg.task):
+        problems.append(f"test_dataset {cfg.test_dataset!r} is not a {cfg.task!r} dataset")
     need(0 <= cfg.validation_fraction < 1, "validation_fraction must be in [0, 1)")
     need(cfg.validation_split in ("random", "last"),
          f"validation_split must be random or last, got {cfg.validation_split!r}")

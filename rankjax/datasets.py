@@ -663,14 +663,17 @@ def read(name: str, data_dir: str, split: str | None = None, fold: int = 0) -> l
 # --------------------------------------------------------------------------- splits
 
 def split_labeled(records: list, labeled_fraction: float, validation_fraction: float,
-                  seed: int, validation: str = "random") -> tuple[list, list, list]:
+                  seed: int, validation: str = "random", labeled_images: int = 0
+                  ) -> tuple[list, list, list]:
     """Training records -> (labeled, unlabeled, validation), chosen with `seed`.
 
     Validation is carved from training data first (never from the test set): records
     drawn at random (`validation="random"`), or the last ones in the given order
     (`"last"`: for video frames, the stretch next to the test frames, so that validation
     sees the scene as the test starts, not frames between training frames). Of the rest,
-    `labeled_fraction` keeps labels and the remainder is the unlabeled pool.
+    `labeled_images` (if not 0, else `labeled_fraction` of them) keep labels, the first
+    ones of a seeded order (so a seed's 10 labeled images include its 5), and the
+    remainder is the unlabeled pool.
     """
     if not records:
         raise DatasetError("cannot split an empty training set")
@@ -688,6 +691,11 @@ def split_labeled(records: list, labeled_fraction: float, validation_fraction: f
     held_out = [records[i] for i in order[:n_val]]
     rest = [records[i] for i in order[n_val:]]
     n_labeled = max(1, int(round(labeled_fraction * len(rest))))
+    if labeled_images:
+        if labeled_images > len(rest):
+            raise DatasetError(f"labeled_images {labeled_images} is more than the "
+                               f"{len(rest)} training images left after validation")
+        n_labeled = labeled_images
     return rest[:n_labeled], rest[n_labeled:], held_out
 
 

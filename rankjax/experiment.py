@@ -237,12 +237,13 @@ def _train(cfg: Config, workdir: str, overwrite: bool, progress: bool, sources: 
         raise RunDirError(f"{workdir} is already trained to step {start}, beyond the {total} "
                           f"steps asked for; evaluate it with eval.py, or use --overwrite")
 
-    best_step = store.best.latest_step()
+    history = _validation_history(task, storage.join(workdir, "metrics.jsonl"))
     stopped_early = None
-    if _patience_spent(cfg, start, best_step):  # an earlier start of this run stopped here
-        stopped_early = total = start
-        log.info("stopped early at step %d (no better validation since step %d); "
-                 "--patience 0 trains the remaining steps", start, best_step)
+    if history and history[-1][0] == start and _patience_spent(cfg, task, history):
+        stopped_early = total = start  # an earlier start of this run stopped here
+        log.info("stopped early at step %d (no validation %s better by %g %% in the last %d); "
+                 "--patience 0 trains the remaining steps", start, task.selection_metric,
+                 100 * PATIENCE_MIN_GAIN, cfg.patience)
 
     bar = tqdm(total=total, initial=start, unit="step", dynamic_ncols=True,
                disable=not progress or process_index != 0, desc=cfg.name)
@@ -324,16 +325,17 @@ def _train(cfg: Config, workdir: str, overwrite: bool, progress: bool, sources: 
                                          done)
                 bar.write(f"step {done}: validation " + ", ".join(
                     f"{k}={v:.4g}" for k, v in result.items()))
+                history.append((done, result[task.selection_metric]))
                 if task.better(result[task.selection_metric], best):
-                    best, best_step = result[task.selection_metric], done
+                    best = result[task.selection_metric]
                     with clock("checkpoints"):
                         store.save(state, {**meta, "step": done, "metrics": result}, best=True)
-                elif _patience_spent(cfg, done, best_step):
+                if _patience_spent(cfg, task, history):
                     stopped_early = total = done
-                    bar.write(f"step {done}: stopped early, {cfg.patience} validations in a "
-                              f"row found no better checkpoint than step {best_step}")
-                    metrics_log.write({"kind": "stopped_early", "step": done,
-                                       "best_step": best_step})
+                    bar.write(f"step {done}: stopped early: the last {cfg.patience} "
+                              f"validations improved {task.selection_metric} by less than "
+                              f"{100 * PATIENCE_MIN_GAIN:g} %")
+                    metrics_log.write({"kind": "stopped_early", "step": done})
                     break
             if itstime(done, cfg.checkpoint_every, is_last):
                 with clock("checkpoints"):
@@ -370,9 +372,21 @@ def _train(cfg: Config, workdir: str, overwrite: bool, progress: bool, sources: 
             "best_step": best_step, "best_validation": best_validation,
             "test": test_metrics, "test_last": last_metrics,
             "training_mean": task.training_mean_metrics(sources.labeled, sources.test),
+            "data": data_summary(sources),
             "training": run_training_averages(storage.join(workdir, "metrics.jsonl")),
             "warnings": warnings, "seconds": clock.split()})
     return test_metrics
+
+
+def data_summary(sources: Sources) -> dict:
+    """What a run trained and was tested on: sizes, and a digest of the labeled images'
+    names (two runs with the same digest labeled the same images)."""
+    import hashlib
+
+    names = sorted(os.path.basename(r.path) for r in sources.labeled)
+    return {"labeled": len(sources.labeled), "unlabeled": len(sources.unlabeled),
+            "validation": len(sources.validation), "test": len(sources.test),
+            "labeled_digest": hashlib.sha256("\n".join(names).encode()).hexdigest()[:16]}
 
 
 def _still_improving(cfg: Config, task, metrics_path: str, stopped_early) -> list[str]:
@@ -430,11 +444,34 @@ def _test_best_and_last(cfg: Config, workdir: str, store, model, tx, mesh, state
     return best_metrics, last_metrics, best_step
 
 
-def _patience_spent(cfg: Config, step: int, best_step: int | None) -> bool:
-    """Whether `patience` validations in a row after the best one found nothing better
-    by `step` (validations come every eval_every steps)."""
-    return bool(cfg.patience and best_step is not None and cfg.eval_every
-                and (step - best_step) // cfg.eval_every >= cfg.patience)
+# Early stopping (--patience): validations must improve the best value by at least this
+# share of it to count as progress (on a few images, smaller gains are noise).
+PATIENCE_MIN_GAIN = 0.01
+
+
+def _validation_history(task, metrics_path: str) -> list[tuple[int, float]]:
+    """(step, selection metric) of every validation in metrics.jsonl, in order."""
+    if not storage.exists(metrics_path):
+        return []
+    rows = (json.loads(line) for line in storage.read_text(metrics_path).splitlines()
+            if line.strip())
+    return [(row["step"], row[task.selection_metric]) for row in rows
+            if row.get("kind") == "validation" and task.selection_metric in row]
+
+
+def _patience_spent(cfg: Config, task, history: list[tuple[int, float]]) -> bool:
+    """Whether the last `patience` validations of `history` failed to beat the best value
+    before them by PATIENCE_MIN_GAIN of it (0 patience: never)."""
+    if not cfg.patience or len(history) <= cfg.patience:
+        return False
+    before = [v for _, v in history[:-cfg.patience] if np.isfinite(v)]
+    recent = [v for _, v in history[-cfg.patience:] if np.isfinite(v)]
+    if not before or not recent:
+        return False
+    pick = max if task.higher_is_better else min
+    best_before, best_recent = pick(before), pick(recent)
+    gain = (best_recent - best_before) * (1 if task.higher_is_better else -1)
+    return gain < PATIENCE_MIN_GAIN * abs(best_before)
 
 
 def itstime(step: int, every: int, last: bool = False) -> bool:

@@ -52,18 +52,29 @@ def build_sources(cfg: Config) -> Sources:
         raise datasets.DatasetError(
             "this config names no dataset: pass the data to train_and_evaluate(sources=...) "
             "or set --dataset")
-    train, test = tasks.get(cfg.task).read_data(cfg)
+    task = tasks.get(cfg.task)
+    train, test = task.read_data(cfg)
+    if cfg.test_dataset:  # transfer: scored on another dataset's test split
+        _, test = task.read_data(cfg.replace(dataset=cfg.test_dataset,
+                                             data_dir=cfg.test_data_dir))
     labeled, rest, validation = datasets.split_labeled(train, cfg.labeled_fraction,
                                                        cfg.validation_fraction, cfg.seed,
-                                                       cfg.validation_split)
-    return Sources(labeled, unlabeled_paths(cfg.unlabeled, labeled, rest), validation, test)
+                                                       cfg.validation_split,
+                                                       cfg.labeled_images)
+    halves = {"first_half": test[:len(test) // 2], "second_half": test[len(test) // 2:]}
+    unlabeled = unlabeled_paths(cfg.unlabeled, labeled, rest, halves)
+    return Sources(labeled, unlabeled, validation, halves.get(cfg.test_part, test))
 
 
-def unlabeled_paths(spec: str, labeled: list, rest: list) -> list[str]:
+def unlabeled_paths(spec: str, labeled: list, rest: list,
+                    test_halves: dict | None = None) -> list[str]:
     """The ranked pool's image paths from a comma-separated list of sources: `rest` (the
     training images whose labels are withheld; with every label in use, the labeled
-    images themselves, whose crops' order is still free) and image folders, in the order
-    given, duplicates dropped. `tfds:NAME` stands alone (its images are read by TFDS)."""
+    images themselves, whose crops' order is still free), `test_first_half` and
+    `test_second_half` (images of the test split, unlabeled: for video frames, the
+    stretch the other half is scored on is not in the pool), and image folders, in the
+    order given, duplicates dropped. `tfds:NAME` stands alone (its images are read by
+    TFDS)."""
     parts = [part.strip() for part in spec.split(",") if part.strip()]
     if any(part.startswith("tfds:") for part in parts):
         if len(parts) > 1:
@@ -72,8 +83,12 @@ def unlabeled_paths(spec: str, labeled: list, rest: list) -> list[str]:
         return []
     paths = []
     for part in parts:
-        paths += ([r.path for r in (rest or labeled)] if part == "rest"
-                  else datasets.list_images(os.path.expanduser(part)))
+        if part == "rest":
+            paths += [r.path for r in (rest or labeled)]
+        elif part in ("test_first_half", "test_second_half"):
+            paths += [r.path for r in (test_halves or {}).get(part[len("test_"):], [])]
+        else:
+            paths += datasets.list_images(os.path.expanduser(part))
     return list(dict.fromkeys(paths))
 
 

@@ -123,7 +123,7 @@ def loss_fn(params, model: nn.Module, cfg: Config, batch: Batch, rng: jax.Array,
                                                       ranked["group"], ranked["rank"]))
         mask = ranked.get("mask")
         rank_loss, aux = losses.pairwise_rank_hinge(
-            scores, group, rank, cfg.margin, None if mask is None else replicate(mask),
+            scores, group, rank, task.rank_margin(cfg), None if mask is None else replicate(mask),
             cfg.pair_strategy, cfg.num_pairs, pair_rng)
         total += cfg.rank_weight * rank_loss
         metrics.update(rank_loss=rank_loss, **aux)

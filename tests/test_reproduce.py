@@ -9,7 +9,7 @@ import sys
 import pytest
 
 import fixtures
-from rankjax import reproduce
+from experiments import reproduce, statistics
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
@@ -21,47 +21,47 @@ def result(cell, seed, mae):
 
 
 def test_summary_and_verdicts_hand_worked():
-    table = reproduce.TABLES["smoke"]
-    results = [result("baseline_50%", 0, 10.0), result("baseline_50%", 1, 12.0),
-               result("multitask_50%", 0, 6.0), result("multitask_50%", 1, 7.0)]
+    table = dataclasses.replace(reproduce.TABLES["smoke"], seeds=tuple(range(6)))
+    # Six seeds; multitask's error is lower by 4, 5, 3, 4, 6, 2 (mean 4, sd 1.414):
+    # t = 4 / (1.414 / sqrt 6) = 6.93 on 5 df, p = 0.00096; only the all-plus and
+    # all-minus sign patterns are as extreme: 2 / 64.
+    base = [10.0, 12.0, 9.0, 11.0, 14.0, 8.0]
+    gains = [4.0, 5.0, 3.0, 4.0, 6.0, 2.0]
+    results = [result("baseline_50%", s, m) for s, m in enumerate(base)] + \
+        [result("multitask_50%", s, m - g) for s, (m, g) in enumerate(zip(base, gains))]
     rows = reproduce.summarise(table, results)
     assert [r["cell"] for r in rows] == ["baseline_50%", "multitask_50%"]
-    assert rows[0]["mae_mean"] == 11.0 and rows[0]["mae_std"] == pytest.approx(2 ** 0.5)
+    assert rows[0]["mae_mean"] == pytest.approx(64 / 6)
+    ((judged),) = reproduce.judge(table, results)
+    assert judged.verdict is statistics.Verdict.SUPPORTED
+    assert judged.paired.mean == pytest.approx(4.0)
+    assert judged.paired.t_p == pytest.approx(0.00096, abs=2e-5)
+    assert judged.paired.sign_flip_p == pytest.approx(2 / 64)
     ((claim, verdict),) = reproduce.verdicts(table, results)
-    assert verdict.startswith("reproduced")  # 11 - 6.5 = 4.5 > spread sqrt(2)
-    assert "| smoke | ranking helps with 50% of the labels | paper | reproduced | mae 6.5 vs 11, " \
-           "spread 1.41, seeds 0,1 |" in reproduce.claims_at_a_glance([(table, results)])
-    close = [result("baseline_50%", s, m) for s, m in ((0, 10.0), (1, 14.0))] + \
-        [result("multitask_50%", s, m) for s, m in ((0, 9.0), (1, 13.0))]
-    ((_, verdict),) = reproduce.verdicts(table, close)
-    assert verdict.startswith("inconclusive at this scale")  # 1 < spread 2.83
-    worse = [result("baseline_50%", s, 5.0 + s) for s in (0, 1)] + \
-        [result("multitask_50%", s, 9.0 + s) for s in (0, 1)]
-    ((_, verdict),) = reproduce.verdicts(table, worse)
-    assert verdict.startswith("not reproduced")
+    assert verdict.startswith("supported (gain +4.00 [+2.52, +5.48], t-test p 0.00096")
+    assert "| smoke | ranking helps with 50% of the labels | paper | supported | gain +4.00" \
+        in reproduce.claims_at_a_glance([(table, results)])
+    # The same gains on 3 seeds: numbers, no verdict.
+    ((judged),) = reproduce.judge(table, [r for r in results if r["seed"] < 3])
+    assert judged.verdict is statistics.Verdict.TOO_FEW_SEEDS and judged.short() == \
+        "too few seeds (3 of 6)"
+    # Multitask worse in every seed: contradicted.
+    worse = [result("baseline_50%", s, m) for s, m in enumerate(base)] + \
+        [result("multitask_50%", s, m + g) for s, (m, g) in enumerate(zip(base, gains))]
+    assert reproduce.judge(table, worse)[0].verdict is statistics.Verdict.CONTRADICTED
 
 
 def test_verdicts_use_only_the_seeds_both_cells_ran():
     table = reproduce.TABLES["smoke"]
-    # seed 2 of the baseline is an outlier the multitask cell has no run beside
+    # seed 2 of the baseline has no multitask run beside it: it is left out
     results = [result("baseline_50%", s, m) for s, m in ((0, 10.0), (1, 12.0), (2, 100.0))]
     results += [result("multitask_50%", s, m) for s, m in ((0, 6.0), (1, 7.0))]
-    ((_, verdict),) = reproduce.verdicts(table, results)
-    # seeds 0,1: 6.5 vs 11, spread sqrt(2); with seed 2 the spread would be 51
-    assert verdict == "reproduced (mae 6.5 vs 11, spread 1.41, seeds 0,1)"
-    # A table planned with 3 seeds says when a verdict rests on 2 of them.
-    import dataclasses
-    ((_, verdict),) = reproduce.verdicts(dataclasses.replace(table, seeds=(0, 1, 2)), results)
-    assert verdict.endswith("on 2 of the table's 3 seeds, a spread from 2 runs is a rough "
-                            "estimate")
-    ((_, verdict),) = reproduce.verdicts(table, results[:3] + results[4:])
-    assert verdict == "inconclusive (one shared seed; mae 7 vs 12, seed 1)"
-    assert "| inconclusive (one shared seed) | mae 7 vs 12, seed 1 |" in \
-        reproduce.claims_at_a_glance([(table, results[:3] + results[4:])])
+    ((judged),) = reproduce.judge(table, results)
+    assert judged.paired.seeds == (0, 1) and judged.paired.gains == (4.0, 5.0)
     ((_, verdict),) = reproduce.verdicts(table, results[:3])
-    assert verdict == "not run yet"
+    assert verdict.startswith("not run yet")
     ((_, verdict),) = reproduce.verdicts(table, results[:1] + results[4:])
-    assert verdict == "inconclusive (no shared seed)"  # baseline seed 0, multitask seed 1
+    assert verdict.startswith("not run yet")  # baseline seed 0, multitask seed 1: no pair
 
 
 def test_smoke_table_runs_skips_and_reports(tmp_path, monkeypatch, capsys):
@@ -135,15 +135,23 @@ def test_active_learning_curves_hand_worked(tmp_path):
     assert by["ranking@1"]["mae_mean"] == 31 and by["ranking@1"]["labeled_fraction"] == 0.2
     assert by["random@3"]["mae_mean"] == 30.5 and by["all_labels"]["reference"]
     verdict = dict((claim.text, v) for claim, v in reproduce.verdicts(table, results))
-    # ranking@1 31 +- 1.41 vs random@3 30.5 +- 0.71: no worse than the spread -> matches
+    assert verdict["ranking beats random at 20%"].startswith("too few seeds (2 of 6)")
+    # Six seeds. ranking@1 is worse than random@3 by 0.5 +- 0.1 MAE (random@3 about 30):
+    # well inside the declared 5 % margin (1.5), so it matches; random@3 beats random@1
+    # by 6 in every seed, so matching it says something.
+    six = [curve_result("ranking", s, [40, 30.5 + d, 28, 27]) for s, d in
+           enumerate([0.0, 0.1, -0.1, 0.05, -0.05, 0.0])]
+    six += [curve_result("random", s, [40, 36, 33, 30]) for s in range(6)]
+    table6 = dataclasses.replace(table, seeds=tuple(range(6)))
+    verdict = dict((c.text, v) for c, v in reproduce.verdicts(table6, six))
     assert verdict["labels chosen by ranking at 20% match random ones at 40%"].startswith(
-        "reproduced")
-    assert verdict["ranking beats random at 20%"].startswith("reproduced")  # 31 vs 37
+        "supported")
     # If 40 % random labels are no better than 20 %, matching them says nothing.
-    flat = results[:2] + [curve_result("random", s, [40, 36, 36, 36.5]) for s in (0, 1)]
-    verdict = dict((c.text, v) for c, v in reproduce.verdicts(table, flat))
+    flat = six[:6] + [curve_result("random", s, [40, 36 + d, 36, 36 - d]) for s, d in
+                      enumerate([0.5, -0.5, 0.2, -0.2, 0.1, -0.1])]
+    verdict = dict((c.text, v) for c, v in reproduce.verdicts(table6, flat))
     assert verdict["labels chosen by ranking at 20% match random ones at 40%"].startswith(
-        "inconclusive at this scale: random@3 is not better")
+        "inconclusive")
     text = reproduce.markdown(table, rows, results, "cmd")
     assert "| ranking@1 (20% labeled) | 2 |" in text and "Not run yet" not in text
     paired = reproduce.paired_by_seed(table, results)

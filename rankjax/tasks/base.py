@@ -69,6 +69,10 @@ class Task:
         """One scalar per image that the ranking hinge orders."""
         return outputs
 
+    def rank_margin(self, cfg: "Config") -> float:
+        """The hinge's margin in the units of `ranking_scores`."""
+        return cfg.margin
+
     # ---------------------------------------------------------------- data
     def read_data(self, cfg: "Config") -> tuple[list, list]:
         """(train, test) records of the configured dataset."""

@@ -111,6 +111,10 @@ class CrowdTask(Task):
         reduce = jnp.sum if cfg.rank_pooling == "sum" else jnp.mean
         return reduce(outputs, axis=tuple(range(1, outputs.ndim)))
 
+    def rank_margin(self, cfg):
+        # The margin is in counted objects; the scores are counts times density_scale.
+        return cfg.margin * cfg.density_scale
+
     # ---------------------------------------------------------------- data
     def labeled_dataset(self, records, cfg):
         return records_dataset(records, cfg)
