@@ -96,7 +96,7 @@ def make_point_folder(root):
     return root
 
 
-def make_mall(root, frames=803, height=24, width=32):
+def make_mall(root, frames=11, height=24, width=32):
     """Mall's layout: frames/seq_%06d.jpg and mall_gt.mat with frame{i}.loc and count."""
     os.makedirs(os.path.join(root, "frames"), exist_ok=True)
     frame = np.empty((1, frames), dtype=object)  # a MATLAB cell array of structs

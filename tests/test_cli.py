@@ -92,7 +92,12 @@ def test_sigkill_then_rerun_ends_with_the_same_metrics(trained, crowd_folder):
     process.send_signal(signal.SIGKILL)
     process.wait()
     assert checkpoint.is_dir(), "the run never wrote its first checkpoint"
+    killed_at = max(int(step) for step in os.listdir(tmp_path / "killed" / "checkpoints"))
     resumed = run(tmp_path, "train.py", *args)
+    # It went on from its last checkpoint and trained only the steps left.
+    assert f"resumed from step {killed_at} in killed" in resumed.stderr
+    summary = json.load(open(tmp_path / "killed" / "summary.json"))
+    assert summary["resumed_from"] == killed_at > 0 and summary["steps"] == 6
     got = printed_metrics(resumed.stdout)
     assert got["mae"] == pytest.approx(expected["mae"], rel=1e-4, abs=1e-4)
     assert got["rmse"] == pytest.approx(expected["rmse"], rel=1e-4, abs=1e-4)

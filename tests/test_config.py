@@ -8,10 +8,17 @@ import pytest
 from rankjax import config as config_lib, platform
 
 
-def test_every_preset_is_valid_and_named_after_itself():
+def test_every_preset_survives_its_run_directory_and_the_command_line():
+    """A preset is written to config.json and read back when a run resumes or is
+    evaluated, and every field can be given on the command line as text: both must give
+    the same config back, field for field."""
     for name, cfg in config_lib.PRESETS.items():
         assert cfg.name == name
-        config_lib.validate(cfg)
+        assert config_lib.from_json(cfg.to_json()) == cfg, name
+        as_text = {f.name: (",".join(v) if isinstance(v, tuple) else str(v))
+                   for f in dataclasses.fields(cfg) for v in [getattr(cfg, f.name)]}
+        assert config_lib.apply_overrides(config_lib.Config(task=cfg.task, dataset=""),
+                                          as_text) == cfg, name
     for paper in ("crowd_sha", "crowd_shb", "crowd_ucf", "crowd_qnrf", "iqa_live", "iqa_tid2013"):
         assert f"{paper}_cpu_small" in config_lib.PRESETS
 

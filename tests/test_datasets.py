@@ -184,16 +184,19 @@ def test_tid2013_sample_on_real_data(shared_data):
     assert {r.reference for r in records} == {"i15", "i16", "i22"}
 
 
-def test_mall_layout_and_standard_split(tmp_path):
-    fixtures.make_mall(str(tmp_path), frames=803)
+def test_mall_layout_and_standard_split(tmp_path, monkeypatch):
+    # Mall's training stretch is frames 1-800; a shorter one (8 of 11 frames) here.
+    assert datasets.MALL_TRAIN_FRAMES == 800
+    monkeypatch.setattr(datasets, "MALL_TRAIN_FRAMES", 8)
+    fixtures.make_mall(str(tmp_path), frames=11)
     train, test = datasets.load("mall", str(tmp_path))
-    assert len(train) == 800 and len(test) == 3  # frames 1-800 train, the rest test
-    assert [r.count for r in test] == [800 % 5, 801 % 5, 802 % 5]
-    assert test[0].name == "seq_000801.jpg"
-    np.testing.assert_allclose(test[1].points, fixtures.random_points(801 % 5, 24, 32, 801),
+    assert len(train) == 8 and len(test) == 3  # frames 1-8 train, the rest test
+    assert [r.count for r in test] == [8 % 5, 9 % 5, 10 % 5]
+    assert test[0].name == "seq_000009.jpg"
+    np.testing.assert_allclose(test[1].points, fixtures.random_points(9 % 5, 24, 32, 9),
                                rtol=1e-5)
-    os.remove(tmp_path / "frames" / "seq_000802.jpg")
-    with pytest.raises(datasets.DatasetError, match="seq_000802.jpg"):
+    os.remove(tmp_path / "frames" / "seq_000010.jpg")
+    with pytest.raises(datasets.DatasetError, match="seq_000010.jpg"):
         datasets.load("mall", str(tmp_path))
 
 

@@ -47,11 +47,26 @@ def test_step_runs_with_either_part_empty(parts, single_mesh):
 
 
 def test_loss_is_regression_plus_lambda_rank(single_mesh):
-    cfg = tiny_config(rank_weight=3.5)
+    """The step's loss against one computed here from the network's outputs alone: the
+    Euclidean loss of the labeled maps by its formula, and the hinge over every valid pair
+    by an explicit double loop (numpy), 3.5 times."""
+    cfg = tiny_config(rank_weight=3.5, margin=0.01)
     trainer = training.create_training(cfg, jax.random.key(0), single_mesh)
-    _, metrics = trainer.train_step(trainer.state, random_batch(cfg))
-    expected = metrics["regression_loss"] + 3.5 * metrics["rank_loss"]
-    assert float(metrics["loss"]) == pytest.approx(float(expected), rel=1e-6)
+    batch = random_batch(cfg)
+    params = trainer.state.params
+    labeled = np.asarray(trainer.model.apply(params, batch["labeled"]["image"]), np.float64)
+    target = np.asarray(batch["labeled"]["target"], np.float64)
+    regression = ((labeled - target) ** 2).sum() / (2 * len(labeled))
+    scores = np.asarray(trainer.model.apply(params, batch["ranked"]["image"]),
+                        np.float64).sum(axis=(1, 2))
+    group, rank = batch["ranked"]["group"], batch["ranked"]["rank"]
+    margin = cfg.margin * cfg.density_scale  # the crowd margin is in counted objects
+    hinges = [max(0.0, scores[j] - scores[i] + margin) for i in range(len(scores))
+              for j in range(len(scores)) if group[i] == group[j] and rank[i] < rank[j]]
+    expected = regression + 3.5 * np.mean(hinges)
+    _, metrics = trainer.train_step(trainer.state, batch)  # (the state is donated: last)
+    assert float(metrics["regression_loss"]) == pytest.approx(regression, rel=1e-4)
+    assert float(metrics["loss"]) == pytest.approx(expected, rel=1e-4)
 
 
 def test_optimizer_head_multiplier_and_decay_by_hand():
