@@ -59,8 +59,7 @@ def evaluate(args: argparse.Namespace) -> None:
 
     cfg = rundir.read_config(args.workdir)
     changes = dict(config_lib.split_override(item) for item in args.set)
-    if set(changes) - set(api.EVALUATION_FIELDS):
-        raise ValueError(f"--set takes only {', '.join(api.EVALUATION_FIELDS)}")
+    api.check_evaluation_fields(cfg, changes)
     cfg = config_lib.apply_overrides(cfg, changes)
     sharding.maybe_initialize_distributed(cfg.distributed)
     params, label = api.restore_params(cfg, args.workdir, args.which, args.checkpoint)

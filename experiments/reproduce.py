@@ -90,7 +90,10 @@ class Table:
 
     @property
     def higher_is_better(self) -> bool:
-        return self.metric in ("srocc", "lcc", "count_correlation")
+        """Which way the headline metric is better, as the task of the table's cells says."""
+        from rankjax import tasks
+        return tasks.get(config_lib.get_preset(self.cells[0].preset).task
+                         ).metric_higher_is_better(self.metric)
 
     @property
     def metrics_of_last_checkpoints(self) -> tuple[str, ...]:

@@ -128,28 +128,31 @@ def restore_params(cfg: Config, workdir: str, which: str = "latest",
     return state.eval_params, storage.join(workdir, folder, str(meta["step"]))
 
 
-# Config fields that change how a trained network is evaluated, not the network.
-EVALUATION_FIELDS = ("count_protocol", "test_crops", "certainty_pairs")
-
-
 def load(path: str, which: str = "best", **evaluation) -> Predictor:
     """A Predictor from a run directory (its `which` checkpoint: "best" on validation, as
     train.py reports, falling back to the latest; or "latest") or
     from one checkpoint folder (.../checkpoints/<step>, .../best/<step>).
 
-    `evaluation` changes how it predicts (EVALUATION_FIELDS), e.g.
-    count_protocol="tiles" to count in tiles of the training size, as the CPU presets do
-    (either protocol counts a photo of any size within bounded memory).
+    `evaluation` changes how it predicts (the task's `evaluation_fields`), e.g.
+    count_protocol="whole" to count whole images instead of the tiles the CPU presets
+    count in (any protocol counts a photo of any size within bounded memory).
     """
-    unknown = set(evaluation) - set(EVALUATION_FIELDS)
-    if unknown:
-        raise ValueError(f"load() takes only {', '.join(EVALUATION_FIELDS)} as settings, got "
-                         f"{', '.join(sorted(unknown))}")
     run = _run_of_checkpoint(path)
     workdir = run or path
-    cfg = config_lib.apply_overrides(rundir.read_config(workdir), evaluation)
+    cfg = rundir.read_config(workdir)
+    check_evaluation_fields(cfg, evaluation)
+    cfg = config_lib.apply_overrides(cfg, evaluation)
     params, label = restore_params(cfg, workdir, which, checkpoint=path if run else None)
     return Predictor(cfg, params, label)
+
+
+def check_evaluation_fields(cfg: Config, changes: dict) -> None:
+    """ValueError unless every field in `changes` only changes how `cfg`'s task evaluates."""
+    allowed = tasks.get(cfg.task).evaluation_fields
+    unknown = set(changes) - set(allowed)
+    if unknown:
+        raise ValueError(f"a {cfg.task} run takes only {', '.join(allowed)} as evaluation "
+                         f"settings, got {', '.join(sorted(unknown))}")
 
 
 def image_files(paths: Iterable[str], missing_ok: bool = False):

@@ -166,15 +166,8 @@ def ranked_sets(pool: tf.data.Dataset, cfg: Config, seed: int, shuffle: int, ski
 
 
 def image_loader(cfg: Config):
-    """path -> decoded image ([0, 255] float), rescaled if configured."""
-    def load(path):
-        image = image_io.decode(path)
-        if cfg.rescale_images == 1.0:
-            return image
-        hw = tf.cast(tf.cast(tf.shape(image)[:2], tf.float32) * cfg.rescale_images, tf.int32)
-        return tf.image.resize(image, hw, antialias=True)
-
-    return load
+    """path -> decoded unlabeled image ([0, 255] float), as the task reads it."""
+    return tasks.get(cfg.task).unlabeled_image(cfg)
 
 
 def image_paths_dataset(paths: list[str], cfg: Config) -> tf.data.Dataset:

@@ -142,11 +142,12 @@ def predict_video(predictor, path: str, out_dir: str, every: int = 1,
                                           disable=not progress):
             result = predictor.predict(frame)[0]
             rows.append((index, seconds, result[value]))
-            if overlay and "density" in result:
+            drawn = predictor.task.prediction_map(result) if overlay else None
+            if drawn is not None:
                 if writer is None:
                     writer = OverlayWriter(os.path.join(local_dir, f"{stem}_overlay.mp4.part"),
                                            rate / every)
-                writer.write(frame, result["density"], result[value])
+                writer.write(frame, drawn, result[value])
     finally:
         if writer is not None:
             writer.close()

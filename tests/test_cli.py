@@ -273,4 +273,4 @@ def test_eval_with_the_tile_protocol(trained, monkeypatch, capsys):
             "results.json").is_file()
     code, err = fails_in_process(tmp_path, monkeypatch, capsys, "eval.py", "--workdir",
                                  "straight", "--set", "margin=2")
-    assert code == 2 and "--set takes only" in err
+    assert code == 2 and "a crowd run takes only count_protocol, certainty_pairs as evaluation" in err

@@ -43,6 +43,11 @@ class Task:
     selection_metric: str = ""      # validation metric that picks the best checkpoint
     higher_is_better: bool = False
     value_name: str = "value"       # what one image's prediction is called (count, score)
+    # Config fields that change how a trained network is evaluated, not the network
+    # (eval.py --set, rankjax.load(**settings)).
+    evaluation_fields: tuple[str, ...] = ("certainty_pairs",)
+    # Metrics for which a higher value is better (the others: lower is better).
+    higher_is_better_metrics: tuple[str, ...] = ()
     cpu_small: dict = {}            # changes of the `*_cpu_small` presets beyond the shared ones
 
     # ---------------------------------------------------------------- config
@@ -142,6 +147,17 @@ class Task:
     def run_warnings(self, cfg: "Config", best_validation: dict | None) -> list[str]:
         """Warnings about a finished run's best checkpoint on validation (none by default)."""
         return []
+
+    def metric_higher_is_better(self, metric: str) -> bool:
+        return metric in self.higher_is_better_metrics
+
+    def unlabeled_image(self, cfg: "Config") -> Callable:
+        """fn(path) -> an unlabeled image for ranked sets, (H, W, 3) float32 in [0, 255]."""
+        return lambda path: image_io.decode(path)
+
+    def prediction_map(self, result: dict) -> np.ndarray | None:
+        """The map of a prediction to draw over its image (a video's overlay), or None."""
+        return None
 
     def image_problems(self, cfg: "Config", image: np.ndarray) -> tuple[str, list[str]]:
         """(why this (H, W, 3) image cannot be predicted, or ''; warnings about how far its

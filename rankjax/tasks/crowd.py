@@ -70,6 +70,8 @@ class CrowdTask(Task):
     selection_metric = "mae"
     higher_is_better = False
     value_name = "count"
+    evaluation_fields = ("count_protocol", "certainty_pairs")
+    higher_is_better_metrics = ("count_correlation",)
 
     def cpu_small_changes(self, cfg):
         if cfg.dataset.startswith("synthetic"):  # the embedded cartoons: 64 px suffices
@@ -121,6 +123,20 @@ class CrowdTask(Task):
 
     def labeled_image(self, cfg):
         return lambda example: image_io.decode(example["path"], example["hw"])
+
+    def unlabeled_image(self, cfg):
+        """The image at the scale of the labeled ones (rescale_images)."""
+        def load(path):
+            image = image_io.decode(path)
+            if cfg.rescale_images == 1.0:
+                return image
+            hw = tf.cast(tf.cast(tf.shape(image)[:2], tf.float32) * cfg.rescale_images, tf.int32)
+            return tf.image.resize(image, hw, antialias=True)
+
+        return load
+
+    def prediction_map(self, result):
+        return result.get("density")
 
     def labeled_sample(self, cfg):
         """Random square patches (patch_min..patch_max px) resized to the input, flipped at

@@ -41,6 +41,8 @@ class ScoreTask(Task):
     selection_metric = "srocc"
     higher_is_better = True
     value_name = "score"
+    evaluation_fields = ("test_crops", "certainty_pairs")
+    higher_is_better_metrics = ("lcc", "srocc")
 
     def __init__(self, name: str, ranked_set: Callable | None = None, *,
                  model: Callable | None = None, metrics: Callable | None = None,
