@@ -21,11 +21,9 @@ import argparse
 import glob
 import os
 import resource
-import sys
 import tempfile
 import time
 
-sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 import rankjax  # noqa: E402,F401  (CPU flags before JAX starts)
 from rankjax import cli  # noqa: E402

@@ -16,12 +16,8 @@ from __future__ import annotations
 
 import argparse
 import glob
-import json
-import os
-import sys
 import time
 
-sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 import rankjax  # noqa: E402,F401  (CPU flags before JAX starts)
 
 from rankjax import api, experiment, input_pipeline, platform, rundir, training  # noqa: E402

@@ -16,10 +16,8 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import sys
 import time
 
-sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 import rankjax  # noqa: E402,F401  (CPU flags before JAX starts)
 from rankjax import cli  # noqa: E402

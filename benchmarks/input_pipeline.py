@@ -12,10 +12,8 @@ from __future__ import annotations
 
 import argparse
 import os
-import sys
 import time
 
-sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 import rankjax  # noqa: F401,E402
 import jax  # noqa: E402
 import numpy as np  # noqa: E402

@@ -33,11 +33,9 @@ import glob
 import json
 import os
 import statistics
-import sys
 import tempfile
 import time
 
-sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 import rankjax  # noqa: E402,F401  (CPU flags before JAX starts)
 import jax  # noqa: E402
 import jax.numpy as jnp  # noqa: E402

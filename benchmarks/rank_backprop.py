@@ -11,11 +11,8 @@ full train step (forward, backward, SGD update) of the same counting network.
 from __future__ import annotations
 
 import argparse
-import os
-import sys
 import time
 
-sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 import no_tensorflow  # noqa: E402
 
 no_tensorflow.stub_if_missing()  # a JAX-only GPU image: this benchmark uses no tf.data

@@ -15,9 +15,7 @@ from __future__ import annotations
 
 import argparse
 import os
-import sys
 
-sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 import rankjax  # noqa: E402,F401  (CPU flags before JAX starts)
 from experiments import reproduce  # noqa: E402

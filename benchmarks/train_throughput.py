@@ -17,17 +17,17 @@ of each group, sum-pooled scores), its optimizer and weight averaging, in both.
     python benchmarks/train_throughput.py --preset crowd_shb --bf16 --steps 20   # a GPU
 
 It feeds random arrays, not tf.data, so it also runs where JAX is installed without
-TensorFlow (TensorFlow is then stubbed at import).
+TensorFlow (TensorFlow is then stubbed at import). Where rankjax is not installed
+(`pip install -r requirements.txt` installs it), run it as
+`PYTHONPATH=. python benchmarks/train_throughput.py` from the repository root.
 """
 
 from __future__ import annotations
 
 import argparse
 import os
-import sys
 import time
 
-sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 import no_tensorflow  # noqa: E402
 
 no_tensorflow.stub_if_missing()  # a JAX-only GPU image: this benchmark uses no tf.data

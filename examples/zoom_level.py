@@ -20,9 +20,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import sys
 
-sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 import rankjax  # noqa: E402,F401  (CPU flags before JAX starts)
 import flax.linen as nn  # noqa: E402
