@@ -54,7 +54,7 @@ def main(argv: list[str] | None = None) -> None:
 
 
 def evaluate(args: argparse.Namespace) -> None:
-    from rankjax import api, config as config_lib, experiment, input_pipeline, rundir
+    from rankjax import api, config as config_lib, experiment, input_pipeline, restore, rundir
     from rankjax import sharding, storage
 
     cfg = rundir.read_config(args.workdir)
@@ -62,7 +62,7 @@ def evaluate(args: argparse.Namespace) -> None:
     api.check_evaluation_fields(cfg, changes)
     cfg = config_lib.apply_overrides(cfg, changes)
     sharding.maybe_initialize_distributed(cfg.distributed)
-    params, label = api.restore_params(cfg, args.workdir, args.which, args.checkpoint)
+    params, label = restore.restore_params(cfg, args.workdir, args.which, args.checkpoint)
     predictor = api.Predictor(cfg, params, label)
 
     if args.images and args.to_label:
@@ -90,7 +90,7 @@ def predict_own(args: argparse.Namespace, cfg, predictor) -> None:
     results are still written, and the exit status is 2."""
     import logging
 
-    from rankjax import api, image_io, rundir, storage, video
+    from rankjax import api, image_io, rundir, stopping, storage, video
 
     if args.every_nth_frame < 1:
         raise ValueError(f"--every_nth_frame must be at least 1, got {args.every_nth_frame}")
@@ -105,6 +105,7 @@ def predict_own(args: argparse.Namespace, cfg, predictor) -> None:
     if table.done:
         print(f"continuing: {len(table.done)} images of {storage.absolute(out)} are done")
     for path in files:
+        stopping.raise_if_requested()
         if path in table.done:
             continue
         try:
@@ -143,7 +144,8 @@ def rank_for_labeling(args: argparse.Namespace, cfg, predictor) -> None:
     least certain first, in to_label.csv; the first lines printed."""
     import csv
 
-    from rankjax import active, api, image_io, rundir, storage, video
+    from rankjax import api, image_io, rundir, storage, video
+    from rankjax.certainty import labeling_order
 
     paths = api.image_files(args.to_label)
     for path in paths:  # one clear error naming the file before any work
@@ -152,7 +154,7 @@ def rank_for_labeling(args: argparse.Namespace, cfg, predictor) -> None:
                              f"first (or count it with --images)")
         image_io.as_float_image(path)
     certainty = predictor.certainty(paths, progress=not args.debug)
-    order = active.labeling_order(certainty, cfg.seed)
+    order = labeling_order(certainty, cfg.seed)
     out = args.output or storage.join(args.workdir, "to_label")
     rows = [(rank + 1, paths[i], f"{certainty[i]:.4f}") for rank, i in enumerate(order)]
 

@@ -17,7 +17,7 @@ import os
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "1")  # TensorFlow's C++ start-up notices
 
 import rankjax  # noqa: E402,F401  (CPU flags before JAX starts)
-from rankjax import cli, config as config_lib  # noqa: E402
+from rankjax import cli, presets  # noqa: E402
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -32,19 +32,21 @@ def main(argv: list[str] | None = None) -> None:
                         "iqa_cpu_small, the embedded synthetic data at CPU scale)")
     parser.add_argument("--workdir", help="run directory (default: runs/<preset name>)")
     parser.add_argument("--overwrite", action="store_true",
-                        help="delete a different run found in --workdir instead of refusing")
+                        help="delete a run in --workdir whose config differs in anything (else "
+                        "a different one is refused, and one that differs only in --steps "
+                        "or another resumable setting is resumed)")
     parser.add_argument("--list_presets", action="store_true", help="print the presets and exit")
     parser.add_argument("--quiet", action="store_true", help="no progress bar")
     cli.add_debug_option(parser)
     cli.add_config_options(parser, cli.chosen_preset(argv))
     args = parser.parse_args(argv)
     if args.list_presets:
-        for name, preset in sorted(config_lib.PRESETS.items()):
+        for name, preset in sorted(presets.PRESETS.items()):
             print(f"{name:28s} task={preset.task} dataset={preset.dataset} "
                   f"paradigm={preset.paradigm} steps={preset.steps}")
         return
-    if args.preset and args.preset in config_lib.PRESETS:
-        args.task = config_lib.PRESETS[args.preset].task
+    if args.preset and args.preset in presets.PRESETS:
+        args.task = presets.PRESETS[args.preset].task
     cli.setup_logging()
     with cli.user_errors(args.debug, also=(KeyError, ValueError)):
         cfg = cli.config_from_args(args)

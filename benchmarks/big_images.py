@@ -27,6 +27,7 @@ import time
 
 import rankjax  # noqa: E402,F401  (CPU flags before JAX starts)
 from rankjax import cli  # noqa: E402
+from rankjax import presets  # noqa: E402
 
 
 def peak_gib() -> float:
@@ -48,14 +49,14 @@ def main() -> None:
     import numpy as np
     from PIL import Image
 
-    from rankjax import api, config as config_lib, image_io, models, platform, rundir
+    from rankjax import api, image_io, models, platform, restore, rundir
     from rankjax.tasks import crowd
 
     if args.workdir:
         cfg = rundir.read_config(args.workdir)
-        params, _ = api.restore_params(cfg, args.workdir, "best")
+        params, _ = restore.restore_params(cfg, args.workdir, "best")
     else:
-        cfg = config_lib.get_preset("crowd_cpu_small").replace(width=args.width,
+        cfg = presets.get_preset("crowd_cpu_small").replace(width=args.width,
                                                                density_scale=1.0)
         params = models.CountingNet(width=cfg.width).init(jax.random.key(0),
                                                           jnp.zeros((1, 64, 64, 3)))

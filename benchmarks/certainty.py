@@ -32,16 +32,16 @@ def main() -> None:
     import numpy as np
     from scipy import stats
 
-    from rankjax import active, api, datasets, platform, rundir
+    from rankjax import datasets, platform, restore, rundir
+    from rankjax.certainty import pool_certainty
 
     cfg = rundir.read_config(args.workdir)
-    params, label = api.restore_params(cfg, args.workdir, args.which)
+    params, label = restore.restore_params(cfg, args.workdir, args.which)
     train, _ = datasets.load(cfg.dataset, cfg.data_dir, cfg.fold, cfg.seed)
     _, pool, _ = datasets.split_labeled(train, cfg.labeled_fraction, cfg.validation_fraction,
                                         cfg.seed, cfg.validation_split)
     start = time.time()
-    certainty = active.pool_certainty(cfg, params, [r.path for r in pool], args.seed,
-                                      progress=True)
+    certainty = pool_certainty(cfg, params, [r.path for r in pool], args.seed, progress=True)
     seconds = time.time() - start
     truth = np.array([r.count if hasattr(r, "count") else r.score for r in pool], float)
     quantiles = np.quantile(certainty, [0, 0.1, 0.5, 0.9, 1])

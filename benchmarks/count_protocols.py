@@ -20,13 +20,13 @@ import time
 
 import rankjax  # noqa: E402,F401  (CPU flags before JAX starts)
 
-from rankjax import api, experiment, input_pipeline, platform, rundir, training  # noqa: E402
+from rankjax import experiment, input_pipeline, platform, restore, rundir, training  # noqa: E402
 from rankjax.tasks import crowd  # noqa: E402
 
 
 def measure(workdir: str, which: str, splits: list[str]) -> list[dict]:
     cfg = rundir.read_config(workdir)
-    params, label = api.restore_params(cfg, workdir, which)
+    params, label = restore.restore_params(cfg, workdir, which)
     sources = input_pipeline.build_sources(cfg)
     model = training.build_model(cfg)
     rows = []

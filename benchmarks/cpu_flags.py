@@ -36,9 +36,9 @@ MORE_CANDIDATES = {
 CHILD = r"""
 import json, sys, time
 import jax, jax.numpy as jnp
-from rankjax import config as config_lib, input_pipeline, training
+from rankjax import input_pipeline, presets, training
 size, batch, steps = map(int, sys.argv[1:4])
-cfg = config_lib.get_preset("crowd_cpu_small").replace(
+cfg = presets.get_preset("crowd_cpu_small").replace(
     image_size=size, width=1.0, labeled_batch=batch, ranked_groups=0)
 trainer = training.create_training(cfg, jax.random.key(0))
 state, step_fn = trainer.state, trainer.train_step
@@ -56,8 +56,8 @@ print(json.dumps({"seconds_per_step": (time.perf_counter() - t) / steps}))
 PRESET_CHILD = r"""
 import json, sys
 import train_throughput
-from rankjax import config as config_lib
-seconds, _ = train_throughput.preset_step(config_lib.get_preset(sys.argv[1]), int(sys.argv[2]))
+from rankjax import presets
+seconds, _ = train_throughput.preset_step(presets.get_preset(sys.argv[1]), int(sys.argv[2]))
 print(json.dumps({"seconds_per_step": seconds}))
 """
 

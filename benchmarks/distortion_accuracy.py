@@ -34,7 +34,7 @@ def main() -> None:
     args = parser.parse_args()
     cli.setup_logging()
 
-    from rankjax import api, datasets, distortions, evaluation, platform, rundir, training
+    from rankjax import datasets, distortions, evaluation, platform, restore, rundir, training
     from rankjax.tasks import score
 
     cfg = rundir.read_config(args.workdir)
@@ -42,7 +42,7 @@ def main() -> None:
         cli.fail(f"{args.workdir} is a {cfg.task!r} run; this measures quality runs (task iqa)")
     kinds = tuple(k for k in args.distortions.split(",") if k) or tuple(
         dict.fromkeys(cfg.distortions + distortions.PAPER_DISTORTIONS))
-    params, label = api.restore_params(cfg, args.workdir, args.which)
+    params, label = restore.restore_params(cfg, args.workdir, args.which)
     _, test = datasets.load(cfg.dataset, cfg.data_dir, cfg.fold, cfg.seed)
     paths = [r.path for r in test[:args.images]]
     predict = evaluation.make_predict_fn(training.build_model(cfg))

@@ -18,7 +18,7 @@ import rankjax  # noqa: F401,E402
 import jax  # noqa: E402
 import numpy as np  # noqa: E402
 
-from rankjax import config as config_lib, input_pipeline, sharding, training  # noqa: E402
+from rankjax import input_pipeline, presets, sharding, training  # noqa: E402
 
 
 def pipeline_rate(sources, cfg, labeled, groups, batches) -> float:
@@ -61,7 +61,7 @@ def main() -> None:
     parser.add_argument("--batches", type=int, default=20)
     parser.add_argument("--steps", type=int, default=3)
     args = parser.parse_args()
-    cfg = config_lib.get_preset(args.preset).replace(
+    cfg = presets.get_preset(args.preset).replace(
         dataset="shanghaitech_b", data_dir=os.path.join(args.data_dir, "ShanghaiTech"),
         init="scratch", weights_file="", labeled_fraction=0.5)
     start = time.perf_counter()

@@ -42,6 +42,7 @@ import jax.numpy as jnp  # noqa: E402
 import numpy as np  # noqa: E402
 
 from rankjax import config as config_lib, losses, models, sharding, training  # noqa: E402
+from rankjax import presets  # noqa: E402
 
 import train_throughput  # noqa: E402  (the same step in PyTorch, the machine line)
 
@@ -339,7 +340,7 @@ def main() -> None:
                 if os.path.isfile(os.path.join(workdir, "summary.json")):
                     print_split(workdir, run_split(workdir))
         return
-    cfg = config_lib.apply_overrides(config_lib.get_preset(args.preset).replace(
+    cfg = config_lib.apply_overrides(presets.get_preset(args.preset).replace(
         init="scratch", weights_file=""), args.set)
     if args.data_dir:
         cfg = cfg.replace(data_dir=os.path.expanduser(args.data_dir))

@@ -22,7 +22,7 @@ import jax.numpy as jnp
 import numpy as np
 import optax
 
-from rankjax import config as config_lib, losses, tasks, training
+from rankjax import losses, presets, tasks, training
 
 
 def time_steps(steps: dict, state, images, repeats: int) -> dict:
@@ -50,7 +50,7 @@ def main() -> None:
           f"network=CountingNet width={args.width} input={args.size}px groups={args.groups}")
 
     for k in map(int, args.ks.split(",")):
-        cfg = config_lib.get_preset("crowd_cpu_small").replace(
+        cfg = presets.get_preset("crowd_cpu_small").replace(
             width=args.width, image_size=args.size, ranked_groups=args.groups,
             ranked_per_group=k, labeled_batch=0, optimizer="sgd", learning_rate=1e-6,
             margin=1.0)

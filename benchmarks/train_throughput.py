@@ -35,7 +35,7 @@ import rankjax  # noqa: F401,E402  (CPU flags before JAX starts)
 import jax  # noqa: E402
 import numpy as np  # noqa: E402
 
-from rankjax import config as config_lib, input_pipeline, models, sharding, training  # noqa: E402
+from rankjax import input_pipeline, models, presets, sharding, training  # noqa: E402
 
 
 def machine_line() -> str:
@@ -86,7 +86,7 @@ def _seconds_per_step(trainer, batch_data, steps: int) -> float:
 
 
 def rankjax_step(size: int, batch: int, steps: int, bf16: bool) -> tuple[float, float]:
-    cfg = config_lib.get_preset("crowd_sha").replace(
+    cfg = presets.get_preset("crowd_sha").replace(
         init="scratch", weights_file="", image_size=size, labeled_batch=batch, bf16=bf16)
     mesh = sharding.make_mesh(jax.devices()[:1])
     trainer = training.create_training(cfg, jax.random.key(0), mesh)
@@ -238,7 +238,7 @@ def main() -> None:
     torch, torch_device = _torch()
     print(f"{machine_line()} bf16={args.bf16} torch_device={torch_device}")
     if args.preset:
-        cfg = config_lib.get_preset(args.preset).replace(bf16=args.bf16)
+        cfg = presets.get_preset(args.preset).replace(bf16=args.bf16)
         if cfg.task != "crowd":
             parser.error(f"--preset takes a crowd preset, got {args.preset} ({cfg.task})")
         images = cfg.labeled_batch + cfg.ranked_groups * cfg.ranked_per_group

@@ -21,6 +21,7 @@ import numpy as np
 
 from experiments import statistics
 from rankjax import config as config_lib, rundir
+from rankjax import presets
 from rankjax.platform import machine
 
 
@@ -92,7 +93,7 @@ class Table:
     def higher_is_better(self) -> bool:
         """Which way the headline metric is better, as the task of the table's cells says."""
         from rankjax import tasks
-        return tasks.get(config_lib.get_preset(self.cells[0].preset).task
+        return tasks.get(presets.get_preset(self.cells[0].preset).task
                          ).metric_higher_is_better(self.metric)
 
     @property
@@ -252,6 +253,12 @@ VALIDATION_MALL_NOTE = (
     "logged steps. Whether the block helps on average needs the whole Mall table rerun "
     "with it (about 7 hours of 2 cores); until then the last checkpoint (`mae_last`) is "
     "the more reliable Mall number.")
+
+
+# In a cell's overrides, "{data_dir}" stands for the runner's --data_dir (e.g. folders of
+# other datasets for the unlabeled pool). Result files record the placeholder, not a
+# machine's path.
+DATA_DIR = "{data_dir}"
 
 
 def _tables() -> dict[str, Table]:
@@ -499,14 +506,8 @@ def _tables() -> dict[str, Table]:
 TABLES = _tables()
 
 
-# In a cell's overrides, "{data_dir}" stands for the runner's --data_dir (e.g. folders of
-# other datasets for the unlabeled pool). Result files record the placeholder, not a
-# machine's path.
-DATA_DIR = "{data_dir}"
-
-
 def cell_config(cell: Cell, seed: int, data_dir: str) -> config_lib.Config:
-    cfg = config_lib.get_preset(cell.preset)
+    cfg = presets.get_preset(cell.preset)
     changes: dict[str, Any] = {k: v.replace(DATA_DIR, data_dir) if isinstance(v, str) else v
                                for k, v in cell.overrides.items()}
     changes["seed"] = seed
@@ -749,6 +750,13 @@ class Judged:
     verdict: statistics.Verdict
     paper_gain: float | None      # the paper's relative gain in this table's units
     worse_mean: float | None      # the `worse` cell's mean over the paired seeds
+    shared: int = 0               # how many seeds both cells ran
+
+    def unpaired(self) -> str:
+        """What stands in for a verdict when fewer than 2 seeds are shared."""
+        return ("not run yet" if not self.shared else
+                f"too few seeds ({self.shared} of {statistics.MIN_SEEDS}; one seed both "
+                f"cells ran, no paired test)")
 
     def numbers(self, table: "Table") -> str:
         """The gain, its 95 % interval and p-values, for a table row."""
@@ -777,10 +785,11 @@ def judge(table: Table, results: list[dict]) -> list[Judged]:
     pairs = []
     for claim in table.claims:
         a, b = (_per_seed(table, results, name) for name in (claim.better, claim.worse))
-        pairs.append((claim, statistics.paired(a, b, table.higher_is_better), b))
-    adjusted = statistics.holm([p.t_p if p else float("nan") for _, p, _ in pairs])
+        pairs.append((claim, statistics.paired(a, b, table.higher_is_better), b,
+                      len(set(a) & set(b))))
+    adjusted = statistics.holm([p.t_p if p else float("nan") for _, p, _, _ in pairs])
     judged = []
-    for (claim, paired, b), holm_p in zip(pairs, adjusted):
+    for (claim, paired, b, shared), holm_p in zip(pairs, adjusted):
         worse_mean = float(np.mean([b[s] for s in paired.seeds])) if paired else None
         scale = abs(worse_mean) if worse_mean is not None else 0.0
         paper = claim.paper_gain * scale if claim.paper_gain is not None else None
@@ -795,7 +804,7 @@ def judge(table: Table, results: list[dict]) -> list[Judged]:
             if statistics.judge(needed, needed.t_p if needed else float("nan")) \
                     is not statistics.Verdict.SUPPORTED:
                 verdict = statistics.Verdict.INCONCLUSIVE
-        judged.append(Judged(claim, paired, holm_p, verdict, paper, worse_mean))
+        judged.append(Judged(claim, paired, holm_p, verdict, paper, worse_mean, shared))
     return judged
 
 
@@ -804,7 +813,7 @@ def verdicts(table: Table, results: list[dict]) -> list[tuple[Claim, str]]:
     out = []
     for j in judge(table, results):
         if j.paired is None:
-            out.append((j.claim, "not run yet (fewer than 2 seeds both cells ran)"))
+            out.append((j.claim, j.unpaired()))
         else:
             out.append((j.claim, f"{j.short()} ({j.numbers(table)})"))
     return out
@@ -829,7 +838,7 @@ def claims_at_a_glance(tables: list[tuple[Table, list[dict]]]) -> str:
     for table, results in tables:
         for j in judge(table, results):
             whose = j.claim.whose(table)
-            short = j.short() if j.paired else "not run yet"
+            short = j.short() if j.paired else j.unpaired()
             lines.append(f"| {table.name} | {j.claim.text} | {whose} | {short} | "
                          f"{j.numbers(table)} |")
     return "\n".join(lines) + "\n"

@@ -19,11 +19,10 @@ import logging
 import os
 from typing import Any, Iterable
 
-import jax
 import numpy as np
 
-from rankjax import checkpoints, evaluation, image_io, rundir, sharding, storage, tasks, training
-from rankjax import config as config_lib
+from rankjax import (certainty, config as config_lib, datasets, evaluation, image_io, presets,
+                     restore, rundir, tasks, training, video)
 from rankjax.config import Config
 
 log = logging.getLogger(__name__)
@@ -68,64 +67,19 @@ class Predictor:
         correctly. No labels needed; the least certain images are the ones to label first
         (rankjax.active). An image's ranked sets depend on the seed and its bytes alone,
         not on its name or place in the list."""
-        from rankjax import active
-
         paths = list(paths)
-        return active.pool_certainty(self.cfg, self.params, paths,
-                                     self.cfg.seed if seed is None else seed, progress,
-                                     keys=active.content_keys(paths))
+        return certainty.pool_certainty(self.cfg, self.params, paths,
+                                        self.cfg.seed if seed is None else seed, progress,
+                                        keys=certainty.content_keys(paths))
 
     def predict_video(self, path: str, out_dir: str, every: int = 1, overlay: bool = True
                       ) -> dict:
         """Predicts every `every`-th frame of a video, streamed; writes a CSV, a plot and an
         overlay video into `out_dir` (see rankjax.video)."""
-        from rankjax import video
-
         return video.predict_video(self, path, out_dir, every=every, overlay=overlay)
 
     def __repr__(self) -> str:
         return f"Predictor(task={self.cfg.task!r}, checkpoint={self.checkpoint!r})"
-
-
-def _run_of_checkpoint(path: str) -> str | None:
-    """The run directory of .../checkpoints/<step> or .../best/<step>, if it is one."""
-    path = storage.absolute(path.rstrip("/"))
-    if storage.basename(path).isdigit():
-        run = storage.dirname(storage.dirname(path))
-        if storage.exists(storage.join(run, "config.json")):
-            return run
-    return None
-
-
-def restore_params(cfg: Config, workdir: str, which: str = "latest",
-                   checkpoint: str | None = None) -> tuple[Any, str]:
-    """(params, checkpoint folder) of a run: its latest or best checkpoint, or `checkpoint`.
-
-    Restored into abstract shapes: no initialisation runs and no pretrained weight file
-    is read.
-    """
-    if which not in ("latest", "best"):
-        raise ValueError(f"which must be 'latest' or 'best', got {which!r}")
-    mesh = sharding.make_mesh(jax.local_devices()[:1])
-    model, tx = training.build_model(cfg), training.make_optimizer(cfg)
-    target = training.abstract_train_state(cfg, model, tx, mesh)
-    if checkpoint:
-        state, _ = checkpoints.restore_path(checkpoint, target, cfg.task)
-        return state.eval_params, storage.absolute(checkpoint)
-    store = checkpoints.RunCheckpoints(workdir)
-    try:
-        if which == "best" and store.best.latest_step() is None:
-            which = "latest"  # a run without validation split has no best checkpoint
-        state, meta = store.restore(target, which, cfg.task)
-    except checkpoints.CheckpointError as error:
-        if which != "best" or not str(error).startswith("no readable"):
-            raise
-        raise checkpoints.CheckpointError(f"{error}; --which latest evaluates the last "
-                                          f"checkpoint instead") from None
-    finally:
-        store.close()
-    folder = "checkpoints" if which == "latest" else "best"
-    return state.eval_params, storage.join(workdir, folder, str(meta["step"]))
 
 
 def load(path: str, which: str = "best", **evaluation) -> Predictor:
@@ -137,12 +91,12 @@ def load(path: str, which: str = "best", **evaluation) -> Predictor:
     count_protocol="whole" to count whole images instead of the tiles the CPU presets
     count in (any protocol counts a photo of any size within bounded memory).
     """
-    run = _run_of_checkpoint(path)
+    run = restore.run_of_checkpoint(path)
     workdir = run or path
     cfg = rundir.read_config(workdir)
     check_evaluation_fields(cfg, evaluation)
-    cfg = config_lib.apply_overrides(cfg, evaluation)
-    params, label = restore_params(cfg, workdir, which, checkpoint=path if run else None)
+    cfg = presets.check(config_lib.apply_overrides(cfg, evaluation))
+    params, label = restore.restore_params(cfg, workdir, which, checkpoint=path if run else None)
     return Predictor(cfg, params, label)
 
 
@@ -160,8 +114,6 @@ def image_files(paths: Iterable[str], missing_ok: bool = False):
     A path that does not exist raises DatasetError; with `missing_ok`, it is returned
     instead: (files, missing paths)."""
     import glob
-
-    from rankjax import datasets, video
 
     files, missing = [], []
     for path in paths:

@@ -9,26 +9,25 @@ import logging
 import os
 import sys
 
-from rankjax import config as config_lib
+from rankjax import (checkpoints, config as config_lib, datasets, experiment, presets, stopping,
+                     storage, tasks)
 
 
 def chosen_preset(argv: list[str] | None = None) -> str:
     """The preset a command line will run (--preset, else --task's default), read before
     the full parse so that --help can show that preset's values."""
-    from rankjax import tasks
-
     early = argparse.ArgumentParser(add_help=False)
     early.add_argument("--task", default="crowd")
     early.add_argument("--preset")
     known, _ = early.parse_known_args(argv)
-    if known.preset in config_lib.PRESETS:
+    if known.preset in presets.PRESETS:
         return known.preset
     return tasks.get(known.task).default_preset if known.task in tasks.TASKS.names() else ""
 
 
 def add_config_options(parser: argparse.ArgumentParser, preset: str = "") -> None:
     """One --FIELD option per config field; the help shows the value `preset` gives it."""
-    shown_cfg = config_lib.PRESETS.get(preset)
+    shown_cfg = presets.PRESETS.get(preset)
     group = parser.add_argument_group(
         f"config fields (override the preset; the values shown are "
         f"{'preset ' + preset + chr(39) + 's' if shown_cfg else 'the class defaults'})")
@@ -39,7 +38,6 @@ def add_config_options(parser: argparse.ArgumentParser, preset: str = "") -> Non
         shown = ",".join(value) if isinstance(value, tuple) else value
         text = field.metadata.get('help', '')
         if field.name == "dataset":
-            from rankjax import datasets, tasks
             text = "a reader of rankjax.datasets.DATASETS: " + "; ".join(
                 f"{' | '.join(datasets.for_task(task))} ({task})" for task in tasks.TASKS.names())
         group.add_argument(f"--{field.name}", default=None,
@@ -54,17 +52,15 @@ def add_debug_option(parser: argparse.ArgumentParser) -> None:
 
 
 def config_from_args(args: argparse.Namespace) -> config_lib.Config:
-    from rankjax import tasks
-
     preset = args.preset or tasks.get(args.task).default_preset
-    cfg = config_lib.get_preset(preset)
+    cfg = presets.get_preset(preset)
     if args.task not in (None, cfg.task):
         raise ValueError(f"preset {preset!r} is a {cfg.task!r} preset, not {args.task!r}")
     overrides = {f.name: getattr(args, f.name) for f in dataclasses.fields(config_lib.Config)
                  if f.name != "task" and getattr(args, f.name, None) is not None}
     overrides = {**dataset_settings_left_behind(preset, cfg, overrides.get("dataset")),
                  **overrides}
-    return config_lib.apply_overrides(cfg, overrides)
+    return presets.check(config_lib.apply_overrides(cfg, overrides))
 
 
 def dataset_settings_left_behind(preset: str, cfg: config_lib.Config, dataset: str | None
@@ -72,15 +68,13 @@ def dataset_settings_left_behind(preset: str, cfg: config_lib.Config, dataset: s
     """The changes a `*_cpu_small` preset needs on another --dataset than its own: its own
     dataset's settings (datasets.Dataset.cpu_settings, e.g. ShanghaiTech B's half-size
     images) undone, the new dataset's applied; each change is logged."""
-    from rankjax import datasets
-
     if (not dataset or dataset == cfg.dataset or not preset.endswith("_cpu_small")
             or dataset not in datasets.DATASETS or cfg.dataset not in datasets.DATASETS):
         return {}
     old = datasets.DATASETS.get(cfg.dataset).cpu_settings
     new = datasets.DATASETS.get(dataset).cpu_settings
     defaults = {f.name: f.default for f in dataclasses.fields(config_lib.Config)}
-    target = {**defaults, **config_lib.cpu_small_values(cfg.task, dataset)}
+    target = {**defaults, **presets.cpu_small_values(cfg.task, dataset)}
     changes = {}
     for name in dict.fromkeys(list(old) + list(new)):
         if getattr(cfg, name) != target[name]:
@@ -93,24 +87,27 @@ def dataset_settings_left_behind(preset: str, cfg: config_lib.Config, dataset: s
 
 def setup_logging() -> None:
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s",
-                        datefmt="%H:%M:%S", stream=sys.stderr)
+    root = logging.getLogger()
+    for handler in list(root.handlers):
+        # A library imported before (orbax, through absl) may have logged through the root
+        # logger, which gives it a plain stderr handler at WARNING: replace that one.
+        if type(handler) is logging.StreamHandler and handler.stream in (sys.stderr,
+                                                                          sys.__stderr__):
+            root.removeHandler(handler)
+    if not any(getattr(handler, "rankjax", False) for handler in root.handlers):
+        handler = logging.StreamHandler(sys.stderr)
+        handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(message)s",
+                                               datefmt="%H:%M:%S"))
+        handler.rankjax = True
+        root.addHandler(handler)
+    root.setLevel(logging.INFO)
     for noisy in ("absl", "jax._src.xla_bridge", "orbax", "tensorflow"):
         logging.getLogger(noisy).setLevel(logging.WARNING)
 
 
 def stop_cleanly_on_sigterm() -> None:
-    """SIGTERM (a job scheduler's stop, `kill`) ends the program as Ctrl-C does: every
-    `finally` runs (the run directory's lock is released, checkpoints being written are
-    finished or left for the next start) and the exit status is 143."""
-    import signal
-    import threading
-
-    def stop(signum, frame):
-        raise SystemExit(128 + signum)
-
-    if threading.current_thread() is threading.main_thread():
-        signal.signal(signal.SIGTERM, stop)
+    """SIGTERM ends the program as Ctrl-C does, exit status 143 (rankjax.stopping)."""
+    stopping.install()
 
 
 def fail(message: str) -> None:
@@ -124,8 +121,6 @@ def user_errors(debug: bool = False, also: tuple = ()):
     run, and the exception types in `also`, e.g. a config's ValueError) with one line
     naming the problem and exit code 2; anything else is a bug and keeps its traceback.
     `debug` shows the traceback of every error."""
-    from rankjax import checkpoints, datasets, experiment, storage
-
     expected = (FileNotFoundError, datasets.DatasetError, experiment.RunDirError,
                 checkpoints.CheckpointError, experiment.TrainingDiverged,
                 storage.StorageError) + also

@@ -1,9 +1,11 @@
-"""Every experiment setting, declared once, with presets named after the paper's experiments.
+"""Every experiment setting, declared once: the Config schema, its parsing and its field checks.
 
-A `Config` is a frozen dataclass; `get_preset(name)` returns one, and
-`cfg.replace(field=value)` or `apply_overrides(cfg, ["field=value", ...])` derive
-new ones. Values marked "unverified" in ../shared/paper/NOTES.md are starting
-points; every one of them is a field here so users can change it.
+A `Config` is a frozen dataclass; `cfg.replace(field=value)` or
+`apply_overrides(cfg, ["field=value", ...])` derive new ones, and construction checks
+every field's value. The presets named after the paper's experiments, and the checks
+of names against the registries, are rankjax.presets. Values marked "unverified" in
+../shared/paper/NOTES.md are starting points; every one of them is a field here so
+users can change it.
 """
 
 from __future__ import annotations
@@ -123,7 +125,7 @@ class Config:
     # initial labeled set.
     active_learning: str = _f("", "off ('') | ranking (label the images whose ranked sets "
                               "the network orders least consistently) | random (the control); "
-                              "rankjax.active.SELECTION_STRATEGIES")
+                              "rankjax.certainty.SELECTION_STRATEGIES")
     cycles: int = _f(3, "active learning: select-and-retrain cycles after the first training")
     per_cycle: float = _f(0.1, "active learning: fraction of the training set labeled per cycle")
     certainty_pairs: int = _f(100, "active learning: K ranked pairs sampled per image")
@@ -162,29 +164,17 @@ class Config:
 
 
 def validate(cfg: Config) -> None:
-    """Raises ValueError naming every problem; names are checked against the registries."""
-    from rankjax import datasets, losses, tasks  # the registries (their modules import this one)
-
+    """Raises ValueError naming every problem with the fields' values (types, ranges,
+    choices). Names of registered things (task, dataset, pair strategy, selection
+    strategy) and a task's own rules are checked by rankjax.presets.check, which the entry
+    points, train_and_evaluate and rankjax.load call."""
     problems = []
 
     def need(ok: bool, message: str):
         if not ok:
             problems.append(message)
 
-    try:
-        task = tasks.get(cfg.task)
-    except KeyError as error:
-        raise ValueError(f"config {cfg.name!r}: {error}") from None
     need(cfg.paradigm in PARADIGMS, f"paradigm must be one of {PARADIGMS}, got {cfg.paradigm!r}")
-    need(cfg.pair_strategy in losses.PAIR_STRATEGIES,
-         f"pair_strategy must be one of {', '.join(losses.PAIR_STRATEGIES.names())}, got "
-         f"{cfg.pair_strategy!r}")
-    need(cfg.pair_strategy not in losses.SUBSET_STRATEGIES or cfg.num_pairs > 0,
-         f"pair_strategy={cfg.pair_strategy} needs num_pairs > 0")
-    if cfg.dataset and cfg.dataset not in datasets.for_task(cfg.task):
-        problems.append(f"dataset {cfg.dataset!r} is not a {cfg.task!r} dataset; known: "
-                        + (", ".join(datasets.for_task(cfg.task)) or "none (pass the data to "
-                           "train_and_evaluate, and leave dataset empty)"))
     need(cfg.image_size > 0 and cfg.image_size % 16 == 0,
          f"image_size must be a positive multiple of 16 (output stride), got {cfg.image_size}")
     need(cfg.width > 0, f"width must be positive, got {cfg.width}")
@@ -200,8 +190,6 @@ def validate(cfg: Config) -> None:
     need(cfg.labeled_images >= 0, f"labeled_images must be >= 0, got {cfg.labeled_images}")
     need(cfg.test_part in ("all", "first_half", "second_half"),
          f"test_part must be all, first_half or second_half, got {cfg.test_part!r}")
-    if cfg.test_dataset and cfg.test_dataset not in datasets.for_task(cfg.task):
-        problems.append(f"test_dataset {cfg.test_dataset!r} is not a {cfg.task!r} dataset")
     need(0 <= cfg.validation_fraction < 1, "validation_fraction must be in [0, 1)")
     need(cfg.validation_split in ("random", "last"),
          f"validation_split must be random or last, got {cfg.validation_split!r}")
@@ -221,119 +209,14 @@ def validate(cfg: Config) -> None:
     need(0 < cfg.patch_min <= cfg.patch_max, f"need 0 < patch_min <= patch_max, got "
          f"{cfg.patch_min}, {cfg.patch_max}")
     if cfg.active_learning:
-        from rankjax import active
-        need(cfg.active_learning in active.SELECTION_STRATEGIES,
-             f"active_learning must be one of {', '.join(active.SELECTION_STRATEGIES.names())}"
-             f" or empty, got {cfg.active_learning!r}")
         need(cfg.cycles >= 1, f"cycles must be at least 1, got {cfg.cycles}")
         need(0 < cfg.per_cycle < 1, f"per_cycle must be in (0, 1), got {cfg.per_cycle}")
         need(cfg.cycle_init in ("scratch", "previous"),
              f"cycle_init must be scratch or previous, got {cfg.cycle_init!r}")
         need(cfg.certainty_pairs >= 1, f"certainty_pairs must be >= 1, got "
              f"{cfg.certainty_pairs}")
-    problems += task.validate(cfg)
     if problems:
         raise ValueError(f"config {cfg.name!r}: " + "; ".join(problems))
-
-
-# --------------------------------------------------------------------------- presets
-
-def _crowd_paper(**changes) -> Config:
-    # Paper settings (NOTES.md): batch 25 labeled + 25 ranked, lambda 100, wd 5e-4,
-    # lr / 10 every 5,000 of 10,000 iterations, ImageNet VGG16 init, k=5, s=0.75, r=8.
-    base = Config(task="crowd", init="imagenet", weights_file="vgg16_weights_tf_dim_ordering_"
-                  "tf_kernels_notop.h5", labeled_batch=25, ranked_groups=5, ranked_per_group=5,
-                  rank_weight=100.0, steps=10000, lr_decay_every=5000, image_size=224)
-    return base.replace(**changes)
-
-
-# The 17 TID2013 types the authors generated (rankjax.distortions; #9 is a stand-in).
-TID2013_DISTORTIONS = ("gaussian_noise", "gaussian_noise_color", "high_frequency_noise",
-                       "impulse_noise", "quantization_noise", "gaussian_blur",
-                       "image_denoising", "jpeg", "jpeg2000", "non_eccentricity_noise",
-                       "block_wise", "mean_shift", "contrast_change", "color_saturation",
-                       "multiplicative_noise", "color_quantization_dither",
-                       "chromatic_aberration")
-
-
-def _iqa_paper(**changes) -> Config:
-    # Authors' solvers: SGD momentum 0.9, wd 5e-4, lambda 1, margin 1 on raw scores.
-    base = Config(task="iqa", dataset="synthetic_iqa", init="imagenet",
-                  weights_file="vgg16_weights_tf_dim_ordering_tf_kernels.h5",
-                  labeled_batch=25, ranked_groups=5, ranked_per_group=5, rank_weight=1.0,
-                  margin=1.0, learning_rate=1e-5, steps=20000, lr_decay_every=10000,
-                  image_size=224, patch_min=224, patch_max=224)
-    return base.replace(**changes)
-
-
-# Tuned on the synthetic set to finish in about two minutes on a 2-core CPU.
-_CPU_SMALL = dict(width=0.25, image_size=64, init="scratch", weights_file="", optimizer="adam",
-                  learning_rate=1e-3, head_lr_multiplier=1.0, labeled_batch=8, ranked_groups=2,
-                  ranked_per_group=4, steps=600, lr_decay_every=400, log_every=10,
-                  eval_every=200, checkpoint_every=200, patch_min=48, patch_max=96,
-                  density_sigma=4.0, test_crops=5, weight_decay=0.0)
-
-
-def _cpu_small(cfg: Config, **changes) -> Config:
-    """Same experiment, scaled to run in minutes on a laptop CPU from scratch."""
-    from rankjax import tasks
-
-    small = dict(_CPU_SMALL)
-    small.update(tasks.get(cfg.task).cpu_small_changes(cfg))
-    small.update(changes)
-    return cfg.replace(name=cfg.name + "_cpu_small", **small)
-
-
-def cpu_small_values(task: str, dataset: str) -> dict:
-    """The fields a `*_cpu_small` preset of `task` sets for `dataset` (the dataset's own
-    settings included)."""
-    from rankjax import tasks
-
-    return {**_CPU_SMALL, **tasks.get(task).cpu_small_changes(Config(task=task, dataset=""
-                                                                      ).replace(dataset=dataset))}
-
-
-def _build_presets() -> dict[str, Config]:
-    paper = {
-        "crowd_sha": _crowd_paper(name="crowd_sha", dataset="shanghaitech_a"),
-        "crowd_shb": _crowd_paper(name="crowd_shb", dataset="shanghaitech_b"),
-        # UCF_CC_50: five folds (fold=0..4), 40 training images each.
-        "crowd_ucf": _crowd_paper(name="crowd_ucf", dataset="ucf_cc_50", fold=0),
-        "crowd_qnrf": _crowd_paper(name="crowd_qnrf", dataset="ucf_qnrf"),
-        # Mall: 2,000 frames of one camera, the CPU-sized analogue of the paper's UCSD.
-        "crowd_mall": _crowd_paper(name="crowd_mall", dataset="mall"),
-        # Your own point-annotated images (README, "Train on your own labeled images").
-        "crowd_folder": _crowd_paper(name="crowd_folder", dataset="folder"),
-        "iqa_live": _iqa_paper(name="iqa_live", dataset="live"),
-        # LIVE In the Wild: authentic distortions; ranked sets from synthetic ones.
-        "iqa_clive": _iqa_paper(name="iqa_clive", dataset="clive"),
-        # TID2013: ranked sets of the 17 of its types the authors generated.
-        "iqa_tid2013": _iqa_paper(name="iqa_tid2013", dataset="tid2013",
-                                  distortions=TID2013_DISTORTIONS),
-        # The embedded synthetic sets, at paper scale.
-        "crowd_synthetic": _crowd_paper(name="crowd_synthetic", dataset="synthetic_crowd",
-                                        init="scratch", weights_file=""),
-        "iqa_synthetic": _iqa_paper(name="iqa_synthetic", dataset="synthetic_iqa",
-                                    init="scratch", weights_file=""),
-    }
-    presets = dict(paper)
-    for name, cfg in paper.items():
-        small = _cpu_small(cfg)
-        presets[small.name] = small
-    # `python train.py --task crowd|iqa` with nothing else runs these.
-    presets["crowd_cpu_small"] = presets["crowd_synthetic_cpu_small"].replace(
-        name="crowd_cpu_small")
-    presets["iqa_cpu_small"] = presets["iqa_synthetic_cpu_small"].replace(name="iqa_cpu_small")
-    return presets
-
-
-PRESETS: dict[str, Config] = _build_presets()
-
-
-def get_preset(name: str) -> Config:
-    if name not in PRESETS:
-        raise KeyError(f"unknown preset {name!r}; choose one of: {', '.join(sorted(PRESETS))}")
-    return PRESETS[name]
 
 
 def _parse_value(field: dataclasses.Field, text: str) -> Any:

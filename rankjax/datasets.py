@@ -46,6 +46,7 @@ import numpy as np
 import scipy.io
 from PIL import Image
 
+from rankjax import synthetic
 from rankjax.registry import Registry
 
 IMAGE_EXTENSIONS = (".jpg", ".jpeg", ".png", ".bmp", ".webp")
@@ -518,8 +519,6 @@ def _with_sizes(records: list[QualityRecord]) -> list[QualityRecord]:
 
 
 def _synthetic_quality(data_dir: str) -> list[QualityRecord]:
-    from rankjax import synthetic
-
     folder, labels = synthetic.quality_folder(data_dir)
     return [QualityRecord(os.path.join(folder, name), score, name.split("_")[0],
                           synthetic.QUALITY_SIZE, synthetic.QUALITY_SIZE)
@@ -527,8 +526,6 @@ def _synthetic_quality(data_dir: str) -> list[QualityRecord]:
 
 
 def _synthetic_crowd(data_dir: str, split: str, fold: int) -> list[CrowdRecord]:
-    from rankjax import synthetic
-
     return _folder(synthetic.crowd_folder(data_dir), split)
 
 

@@ -29,11 +29,12 @@ import jax.numpy as jnp
 import numpy as np
 from tqdm import tqdm
 
-from rankjax import (checkpoints, evaluation, input_pipeline, pictures, rundir, sharding,
-                     storage, tasks, timing, training)
+from rankjax import (checkpoints, evaluation, input_pipeline, pictures, presets, rundir,
+                     sharding, stopping, storage, tasks, timing, training)
 from rankjax.config import Config
 from rankjax.input_pipeline import Sources
 from rankjax.rundir import RunDirError
+from rankjax.tasks.base import Evaluation
 
 log = logging.getLogger(__name__)
 
@@ -146,8 +147,6 @@ def _evaluate_in_slices(cfg: Config, task, model, params, records: list):
     which pictures are drawn from)."""
     from jax.experimental import multihost_utils
 
-    from rankjax.tasks.base import Evaluation
-
     count, index = jax.process_count(), jax.process_index()
     per = -(-len(records) // count)
     start = min(index * per, len(records))
@@ -186,8 +185,10 @@ def train_and_evaluate(cfg: Config, workdir: str, overwrite: bool = False,
     """
     clock = timing.PartClock()
     with clock("startup"):
-        # The data is read (and any problem with it reported) before the run directory
-        # is touched; then the folder must be writable and free.
+        # The config's names are checked, and the data read (and any problem with it
+        # reported), before the run directory is touched; then the folder must be
+        # writable and free.
+        presets.check(cfg)
         sources = input_pipeline.build_sources(cfg) if sources is None else sources
         rundir.check_writable(workdir)
     with rundir.RunLock(workdir):
@@ -271,6 +272,7 @@ def _train(cfg: Config, workdir: str, overwrite: bool, progress: bool, sources: 
         window_start, window_steps, compiled = time.perf_counter(), 0, False
         window = None
         for step in range(start, phase.steps):
+            stopping.raise_if_requested()
             with clock("training steps" if compiled else "compilation and first step"):
                 batch = sharding.global_batch(next(batches), mesh)
                 state, metrics = train_step(state, batch)

@@ -76,7 +76,10 @@ def check_writable(workdir: str) -> None:
 def prepare(cfg: Config, workdir: str, overwrite: bool) -> dict:
     """Refuses a workdir holding another run unless `overwrite`; writes config.json.
 
-    Returns the resumable fields that differ from the saved run's, {name: (old, new)}.
+    A saved run whose config differs only in RESUMABLE_CHANGES is resumed with them, unless
+    `overwrite`: then any difference deletes the saved run (e.g. one trained beyond the
+    steps now asked for). Returns the resumable fields that differ from the saved run's,
+    {name: (old, new)}.
     """
     storage.makedirs(workdir)
     path = storage.join(workdir, "config.json")
@@ -86,7 +89,8 @@ def prepare(cfg: Config, workdir: str, overwrite: bool) -> dict:
         changed = {f.name: (getattr(saved, f.name), getattr(cfg, f.name))
                    for f in dataclasses.fields(Config)
                    if getattr(saved, f.name) != getattr(cfg, f.name)}
-        blocking = {k: v for k, v in changed.items() if k not in RESUMABLE_CHANGES}
+        blocking = {k: v for k, v in changed.items()
+                    if overwrite or k not in RESUMABLE_CHANGES}
         if blocking and not overwrite:
             diff = ", ".join(f"{k}: {a!r} -> {b!r}" for k, (a, b) in sorted(blocking.items()))
             raise RunDirError(f"{workdir} holds a run with a different config ({diff}). "

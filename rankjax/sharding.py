@@ -14,6 +14,8 @@ import jax
 import numpy as np
 from jax.sharding import AxisType, NamedSharding, PartitionSpec as P
 
+from rankjax import platform
+
 DATA_AXIS = "data"
 
 
@@ -61,7 +63,6 @@ def check_batch_split(labeled_batch: int, ranked_groups: int) -> None:
 
 
 def _cpu_backend() -> bool:
-    from rankjax import platform
     return platform.cpu_is_default_backend()
 
 

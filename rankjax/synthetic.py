@@ -25,6 +25,8 @@ import tempfile
 import numpy as np
 from PIL import Image, ImageDraw, ImageFilter
 
+from rankjax import distortions
+
 CROWD_VERSION = "synthetic_crowd_v1"
 QUALITY_VERSION = "synthetic_iqa_v2"  # v2: JPEG 2000 levels distinct on small images
 CROWD_SPLITS = {"train": 120, "test": 30}
@@ -181,8 +183,6 @@ def quality_folder(data_dir: str = "", seed: int = 0) -> tuple[str, dict[str, fl
     The cache folder's name holds a digest of the distortion types and levels, so a
     change to either writes a new set instead of reusing a stale one.
     """
-    from rankjax import distortions
-
     kinds = distortions.PAPER_DISTORTIONS
     digest = hashlib.sha1(repr([(k, distortions.DISTORTIONS.get(k).levels)
                                 for k in kinds]).encode()).hexdigest()[:8]

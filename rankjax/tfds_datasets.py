@@ -34,7 +34,7 @@ import os
 import numpy as np
 import tensorflow_datasets as tfds
 
-from rankjax import datasets
+from rankjax import datasets, synthetic
 
 VERSION = tfds.core.Version("1.0.0")
 SOURCES = datasets.TFDS_SOURCES  # (builder, config or None) -> (reader, task, fold)
@@ -137,8 +137,6 @@ def read(name: str, tfds_data_dir: str, split: str | None) -> list:
     its records beside them (records.json); later uses read only that file."""
     import json
 
-    from rankjax import synthetic
-
     _check_name(name)
     builder = tfds.builder(name, data_dir=tfds_data_dir or None)
     split = split or "full"
@@ -198,22 +196,3 @@ def prepare(name: str, manual_dir: str, data_dir: str = "") -> str:
     builder.download_and_prepare(download_config=tfds.download.DownloadConfig(
         manual_dir=os.path.expanduser(manual_dir)))
     return os.fspath(builder.data_dir)
-
-
-def main() -> None:
-    import argparse
-
-    from rankjax import cli
-
-    parser = argparse.ArgumentParser(description="Prepare a dataset for TFDS from the files "
-                                     "you unpacked (see rankjax/tfds_datasets.py).",
-                                     prog="scripts/prepare_tfds.py")
-    parser.add_argument("name", choices=NAMES)
-    parser.add_argument("--manual_dir", required=True, help="the folder you unpacked")
-    parser.add_argument("--data_dir", default="", help="TFDS data directory (default "
-                        "~/tensorflow_datasets; gs://... for a pod)")
-    args = parser.parse_args()
-    cli.setup_logging()
-    with cli.user_errors(False):
-        print(f"prepared: {prepare(args.name, args.manual_dir, args.data_dir)}")
-

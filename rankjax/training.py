@@ -24,7 +24,7 @@ import jax.numpy as jnp
 import numpy as np
 import optax
 
-from rankjax import losses, sharding, tasks
+from rankjax import losses, pretrained, sharding, tasks
 from rankjax.config import Config
 
 Batch = dict[str, dict[str, Any]]
@@ -66,7 +66,6 @@ def init_params(cfg: Config, model: nn.Module, rng: jax.Array):
     """
     params = jax.jit(functools.partial(_random_params, cfg, model))(rng)
     if cfg.init == "imagenet":
-        from rankjax import pretrained  # h5py / torch only when asked for
         params = pretrained.load_into(params, cfg.weights_file)
     return params
 

@@ -15,10 +15,13 @@ from __future__ import annotations
 
 import csv
 import os
+import tempfile
 import time
 from typing import Iterator
 
 import numpy as np
+
+from rankjax import pictures, rundir, storage
 
 VIDEO_EXTENSIONS = (".mp4", ".avi", ".mov", ".mkv", ".webm", ".m4v", ".mpg", ".mpeg")
 OVERLAY_ALPHA = 0.45
@@ -122,10 +125,6 @@ def predict_video(predictor, path: str, out_dir: str, every: int = 1,
     """Predicts every `every`-th frame of `path` with `predictor` (rankjax.Predictor) and
     writes the CSV, the plot and (for tasks with density maps) the overlay video into
     `out_dir`. Returns {frames, mean, min, max, frames_per_second} of the predictions."""
-    import tempfile
-
-    from rankjax import pictures, rundir, storage
-
     # PyAV writes local files: an overlay for a URL is made in a local folder, then copied.
     local_dir = out_dir if storage.is_local(out_dir) else tempfile.mkdtemp(prefix="rankjax")
     os.makedirs(local_dir, exist_ok=True)

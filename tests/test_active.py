@@ -14,7 +14,7 @@ import numpy as np
 import pytest
 
 import fixtures
-from rankjax import active, config as config_lib, datasets, training
+from rankjax import certainty, datasets, presets, training
 from test_cli import ROOT, TINY, run  # shared helpers
 
 
@@ -30,42 +30,42 @@ def certainty_reference(scores, pairs, margin):
 @pytest.mark.parametrize("margin", [0.0, 0.3])
 def test_certainty_matches_a_loop_reference(margin):
     rng = np.random.default_rng(0)
-    sets, pairs = active.sample_pairs(k=5, num_pairs=100, seed=3)
+    sets, pairs = certainty.sample_pairs(k=5, num_pairs=100, seed=3)
     assert sets == 10 and pairs.shape == (100, 3)
     scores = rng.normal(size=(7, sets, 5)).astype(np.float32)
     scores[0] = np.arange(5)[::-1]  # perfectly ordered in every set
-    got = np.asarray(active.certainty_from_scores(scores, pairs, margin))
+    got = np.asarray(certainty.certainty_from_scores(scores, pairs, margin))
     np.testing.assert_allclose(got, certainty_reference(scores, pairs, margin), atol=1e-6)
     assert got[0] == (1.0 if margin < 1 else 0.0)
 
 
 def test_sample_pairs_are_valid_distinct_and_seeded():
-    sets, pairs = active.sample_pairs(k=4, num_pairs=50, seed=1)
+    sets, pairs = certainty.sample_pairs(k=4, num_pairs=50, seed=1)
     assert sets == 9  # ceil(50 / 6)
     assert len({tuple(p) for p in pairs.tolist()}) == 50
     assert (pairs[:, 1] < pairs[:, 2]).all() and (pairs[:, 0] < sets).all()
-    np.testing.assert_array_equal(active.sample_pairs(4, 50, 1)[1], pairs)
-    assert not np.array_equal(active.sample_pairs(4, 50, 2)[1], pairs)
-    assert active.sample_pairs(3, 100, 0)[1].shape == (100, 3)  # 34 sets of 3 pairs
+    np.testing.assert_array_equal(certainty.sample_pairs(4, 50, 1)[1], pairs)
+    assert not np.array_equal(certainty.sample_pairs(4, 50, 2)[1], pairs)
+    assert certainty.sample_pairs(3, 100, 0)[1].shape == (100, 3)  # 34 sets of 3 pairs
 
 
 def test_select_takes_the_least_certain_first():
-    np.testing.assert_array_equal(active.select(np.array([0.5, 0.1, 0.9, 0.1]), 3), [1, 3, 0])
+    np.testing.assert_array_equal(certainty.select(np.array([0.5, 0.1, 0.9, 0.1]), 3), [1, 3, 0])
 
 
 @pytest.mark.parametrize("task, preset", [("crowd", "crowd_cpu_small"),
                                           ("iqa", "iqa_cpu_small")])
 def test_pool_certainty_runs_for_every_task(task, preset):
-    cfg = config_lib.get_preset(preset).replace(
+    cfg = presets.get_preset(preset).replace(
         width=0.125, image_size=32, ranked_per_group=3, certainty_pairs=6,
         patch_min=32, patch_max=32)  # synthetic data in conftest's RANKJAX_CACHE
     train, _ = datasets.load(cfg.dataset, cfg.data_dir, seed=0)
     paths = [r.path for r in train[:5]]
     model = training.build_model(cfg)
     params = model.init(jax.random.key(0), jnp.zeros((1, 32, 32, 3)))
-    first = active.pool_certainty(cfg, params, paths, seed=4)
+    first = certainty.pool_certainty(cfg, params, paths, seed=4)
     assert first.shape == (5,) and ((first >= 0) & (first <= 1)).all()
-    np.testing.assert_array_equal(active.pool_certainty(cfg, params, paths, seed=4), first)
+    np.testing.assert_array_equal(certainty.pool_certainty(cfg, params, paths, seed=4), first)
 
 
 def test_active_learning_command_line_kill_and_resume(tmp_path):

@@ -7,7 +7,7 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
-from rankjax import api, config as config_lib, models, video
+from rankjax import api, models, presets, video
 from rankjax.tasks import crowd
 
 
@@ -36,7 +36,7 @@ def test_windows_give_exactly_the_one_pass_map(network):
 def test_a_whole_image_beyond_the_memory_limit_is_predicted_in_windows(network, monkeypatch):
     predict, params = network
     image = np.random.default_rng(1).random((350, 500, 3)).astype(np.float32)
-    cfg = config_lib.get_preset("crowd_cpu_small").replace(width=0.125, count_protocol="whole",
+    cfg = presets.get_preset("crowd_cpu_small").replace(width=0.125, count_protocol="whole",
                                                            density_scale=1.0)
     reference = crowd.masked_density(predict, params, image, cfg)
     shapes = []
@@ -93,7 +93,7 @@ def read_frames(path):
 
 def test_video_counts_every_nth_frame_with_csv_plot_and_overlay(tmp_path, network):
     _, params = network
-    cfg = config_lib.get_preset("crowd_cpu_small").replace(width=0.125, count_protocol="whole")
+    cfg = presets.get_preset("crowd_cpu_small").replace(width=0.125, count_protocol="whole")
     predictor = api.Predictor(cfg, jax.tree.map(lambda p: p / 1.5, params))
     rng = np.random.default_rng(0)
     source = [(rng.random((72, 96, 3)) * 255).astype(np.uint8) for _ in range(10)]

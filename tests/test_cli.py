@@ -1,6 +1,7 @@
 """End to end through the real command lines, on tiny fixtures (subprocesses, one CPU device)."""
 
 import csv
+import dataclasses
 import json
 import os
 import shutil
@@ -274,3 +275,19 @@ def test_eval_with_the_tile_protocol(trained, monkeypatch, capsys):
     code, err = fails_in_process(tmp_path, monkeypatch, capsys, "eval.py", "--workdir",
                                  "straight", "--set", "margin=2")
     assert code == 2 and "a crowd run takes only count_protocol, certainty_pairs as evaluation" in err
+
+
+def test_overwrite_deletes_a_run_that_differs_only_in_resumable_settings(tmp_path):
+    """Without --overwrite a changed --steps resumes the run; with it the run starts afresh
+    (the error for a run trained beyond the asked steps advises --overwrite)."""
+    from rankjax import presets, rundir
+
+    cfg = presets.get_preset("crowd_cpu_small")
+    for overwrite, kept in ((False, True), (True, False)):
+        workdir = str(tmp_path / f"run_{overwrite}")
+        rundir.prepare(dataclasses.replace(cfg, steps=10), workdir, False)
+        os.makedirs(os.path.join(workdir, "checkpoints", "10"))
+        changed = rundir.prepare(dataclasses.replace(cfg, steps=2), workdir, overwrite)
+        assert changed == ({"steps": (10, 2)} if kept else {})
+        assert os.path.isdir(os.path.join(workdir, "checkpoints")) == kept
+        assert rundir.read_config(workdir).steps == 2

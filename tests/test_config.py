@@ -6,13 +6,14 @@ import sys
 import pytest
 
 from rankjax import config as config_lib, platform
+from rankjax import presets
 
 
 def test_every_preset_survives_its_run_directory_and_the_command_line():
     """A preset is written to config.json and read back when a run resumes or is
     evaluated, and every field can be given on the command line as text: both must give
     the same config back, field for field."""
-    for name, cfg in config_lib.PRESETS.items():
+    for name, cfg in presets.PRESETS.items():
         assert cfg.name == name
         assert config_lib.from_json(cfg.to_json()) == cfg, name
         as_text = {f.name: (",".join(v) if isinstance(v, tuple) else str(v))
@@ -20,23 +21,23 @@ def test_every_preset_survives_its_run_directory_and_the_command_line():
         assert config_lib.apply_overrides(config_lib.Config(task=cfg.task, dataset=""),
                                           as_text) == cfg, name
     for paper in ("crowd_sha", "crowd_shb", "crowd_ucf", "crowd_qnrf", "iqa_live", "iqa_tid2013"):
-        assert f"{paper}_cpu_small" in config_lib.PRESETS
+        assert f"{paper}_cpu_small" in presets.PRESETS
 
 
 def test_paper_settings_from_notes():
-    sha = config_lib.get_preset("crowd_sha")
+    sha = presets.get_preset("crowd_sha")
     assert (sha.labeled_batch, sha.ranked_batch, sha.rank_weight, sha.weight_decay) == (
         25, 25, 100.0, 5e-4)
     assert (sha.steps, sha.lr_decay_every, sha.lr_decay_factor) == (10000, 5000, 0.1)
     assert (sha.ranked_per_group, sha.crop_scale, sha.anchor_region) == (5, 0.75, 8)
     assert (sha.patch_min, sha.patch_max, sha.density_sigma) == (56, 448, 15.0)
-    live = config_lib.get_preset("iqa_live")
+    live = presets.get_preset("iqa_live")
     assert (live.rank_weight, live.momentum, live.image_size, live.test_crops) == (
         1.0, 0.9, 224, 30)
 
 
 def test_overrides_convert_types_and_reject_unknown_fields():
-    cfg = config_lib.apply_overrides(config_lib.get_preset("crowd_cpu_small"),
+    cfg = config_lib.apply_overrides(presets.get_preset("crowd_cpu_small"),
                                      ["rank_weight=0.5", "steps=7", "bf16=true",
                                       "distortions=jpeg,gaussian_blur", "dataset=folder"])
     assert (cfg.rank_weight, cfg.steps, cfg.bf16, cfg.distortions, cfg.dataset) == (
@@ -46,16 +47,16 @@ def test_overrides_convert_types_and_reject_unknown_fields():
     with pytest.raises(ValueError, match="image_size must be a positive multiple of 16"):
         config_lib.apply_overrides(cfg, ["image_size=100"])
     with pytest.raises(KeyError, match="unknown preset"):
-        config_lib.get_preset("crowd_shc")
+        presets.get_preset("crowd_shc")
 
 
 def test_json_round_trip():
-    cfg = config_lib.get_preset("iqa_tid2013_cpu_small")
+    cfg = presets.get_preset("iqa_tid2013_cpu_small")
     assert config_lib.from_json(cfg.to_json()) == cfg
 
 
 def test_input_style_follows_weights_file():
-    cfg = config_lib.get_preset("crowd_sha")
+    cfg = presets.get_preset("crowd_sha")
     assert cfg.resolved_input_style == "caffe"  # Keras .h5 weights
     assert cfg.replace(init="scratch", weights_file="").resolved_input_style == "torch"
     assert cfg.replace(weights_file="vgg16-397923af.pth").resolved_input_style == "torch"

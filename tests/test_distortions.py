@@ -10,6 +10,7 @@ from PIL import Image
 from scipy import ndimage
 
 from rankjax import distortions
+from rankjax import presets
 
 
 @pytest.fixture(scope="module")
@@ -112,8 +113,7 @@ def test_ops_work_inside_tf_data(photo):
     np.testing.assert_array_equal(batch[1], eager)
     with pytest.raises(ValueError, match="unknown distortion"):
         distortions.distort(photo, "motion_blur", 1)
-    from rankjax import config
-    kinds = config.TID2013_DISTORTIONS  # every TID2013 type as a branch of one graph
+    kinds = presets.TID2013_DISTORTIONS  # every TID2013 type as a branch of one graph
     ds = tf.data.Dataset.range(len(kinds)).map(
         lambda k: distortions.ranked_set(tf.constant(photo[:64, :64]), tf.cast(k, tf.int32),
                                          (1, 5), kinds, tf.constant([0, 1])))
@@ -128,8 +128,7 @@ def test_every_tid2013_type_gets_stronger_level_by_level(photo):
     """A ranked set is only as good as its order: for each of the 17 types the TID2013
     presets rank, the mean squared difference from the pristine crop grows with every
     level, 1 to 5 (on a real photograph; levels that did not would teach a wrong order)."""
-    from rankjax import config
-    kinds = config.get_preset("iqa_tid2013_cpu_small").distortions
+    kinds = presets.get_preset("iqa_tid2013_cpu_small").distortions
     assert len(set(kinds)) == 17
     crop = tf.constant(photo[64:192, 64:192])
     for index, kind in enumerate(kinds):

@@ -3,7 +3,7 @@ import pytest
 import tensorflow as tf
 
 import fixtures
-from rankjax import config as config_lib, datasets, distortions, input_pipeline, tasks
+from rankjax import datasets, distortions, input_pipeline, presets, tasks
 from rankjax.tasks import crowd
 
 
@@ -11,7 +11,7 @@ def crowd_cfg(**changes):
     base = dict(image_size=32, labeled_batch=2, ranked_groups=2, ranked_per_group=3,
                 patch_min=16, patch_max=48, density_sigma=2.0, deterministic=True)
     base.update(changes)
-    return config_lib.get_preset("crowd_cpu_small").replace(**base)
+    return presets.get_preset("crowd_cpu_small").replace(**base)
 
 
 @pytest.fixture
@@ -128,7 +128,7 @@ def iqa_cfg(tmp_path, **changes):
     base = dict(dataset="tid2013", data_dir=str(root), image_size=32, ranked_per_group=6,
                 distortions=("gaussian_noise",), test_crops=4, deterministic=True)
     base.update(changes)
-    return config_lib.get_preset("iqa_cpu_small").replace(**base)
+    return presets.get_preset("iqa_cpu_small").replace(**base)
 
 
 def test_iqa_ranked_set_orders_by_distortion(tmp_path):
@@ -196,7 +196,7 @@ def test_tiled_counts_stitch_back_to_the_whole_image_map(shb):
     np.testing.assert_allclose(crowd.masked_density(local, None, big, cfg)[:19, :19],
                                crowd.masked_density(local, None, big)[:19, :19], rtol=1e-6)
     with pytest.raises(ValueError, match="count_protocol"):
-        crowd_cfg(count_protocol="grid")
+        presets.check(crowd_cfg(count_protocol="grid"))
 
 
 def test_tiles_of_many_images_are_predicted_together_in_one_shape():
@@ -262,7 +262,7 @@ def tf_cache_of(cfg, sources):
 
 
 def test_quality_batches_are_the_same_with_and_without_the_image_cache(tmp_path):
-    cfg = config_lib.get_preset("iqa_cpu_small").replace(
+    cfg = presets.get_preset("iqa_cpu_small").replace(
         data_dir=str(tmp_path / "synthetic"), image_size=32, labeled_batch=2,
         ranked_groups=1, ranked_per_group=3, deterministic=True, patch_min=32, patch_max=32)
     sources = sources_for(cfg)
@@ -302,4 +302,4 @@ def test_stitched_windows_give_the_whole_image_map_where_tiles_do_not():
     assert np.abs(inner).max() > 0.05  # tile borders (every 4 cells) see less
     assert tiled.sum() < whole.sum()  # and count less
     with pytest.raises(ValueError, match="stitched needs image_size >= 64"):
-        crowd_cfg(count_protocol="stitched", image_size=48)
+        presets.check(crowd_cfg(count_protocol="stitched", image_size=48))

@@ -62,8 +62,8 @@ def rows(path):
 
 
 def final_params(run):
-    from rankjax import api, rundir
-    params, _ = api.restore_params(rundir.read_config(str(run)), str(run), "latest")
+    from rankjax import restore, rundir
+    params, _ = restore.restore_params(rundir.read_config(str(run)), str(run), "latest")
     return params
 
 

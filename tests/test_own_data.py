@@ -15,6 +15,7 @@ import pytest
 import fixtures
 import train as train_cli
 from rankjax import cli, config as config_lib, experiment, sharding
+from rankjax import presets
 from rankjax.tasks import crowd
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -141,13 +142,13 @@ def test_count_protocols_on_a_trained_network(tmp_path, one_device):
     network saw in training, and counts far more here (README, "How a count is
     predicted"); only a network that sees no farther than a window's margin gives the
     whole-image map exactly (tests/test_input_pipeline.py)."""
-    cfg = config_lib.get_preset("crowd_cpu_small").replace(
+    cfg = presets.get_preset("crowd_cpu_small").replace(
         data_dir=os.environ["RANKJAX_CACHE"], steps=200, eval_every=0, checkpoint_every=200,
         log_every=100, validation_fraction=0.0)
     experiment.train_and_evaluate(cfg, str(tmp_path / "trained"), progress=False)
-    from rankjax import api, input_pipeline, training
+    from rankjax import input_pipeline, restore, training
 
-    params, _ = api.restore_params(cfg, str(tmp_path / "trained"), "latest")
+    params, _ = restore.restore_params(cfg, str(tmp_path / "trained"), "latest")
     records = input_pipeline.build_sources(cfg).test[:12]
     model = training.build_model(cfg)
     ratio = {protocol: experiment.evaluate_split(cfg.replace(count_protocol=protocol), model,

@@ -119,9 +119,9 @@ def test_a_workdir_under_a_file_fails_at_start_with_one_line(tmp_path, crowd_fol
 
 # ------------------------------------------------------------ one run per directory
 
-def _train_process(tmp_path, data, workdir, steps):
+def _train_process(tmp_path, data, workdir, steps, *more):
     return subprocess.Popen([sys.executable, os.path.join(ROOT, "train.py"),
-                             *tiny_run(data, workdir, steps)], cwd=tmp_path,
+                             *tiny_run(data, workdir, steps, *more)], cwd=tmp_path,
                             env=fixtures.child_env(), stdout=subprocess.PIPE,
                             stderr=subprocess.PIPE, text=True)
 
@@ -149,7 +149,8 @@ def test_a_second_process_on_a_busy_workdir_is_refused_and_a_dead_ones_lock_take
         first.send_signal(signal.SIGKILL)  # no code runs: the lock stays behind
         first.wait()
         assert lock.is_file()
-        processes.append(_train_process(tmp_path, crowd_folder, "busy", 2))
+        # --overwrite: the killed run may have reached any step; the lock is what is tested
+        processes.append(_train_process(tmp_path, crowd_folder, "busy", 2, "--overwrite"))
         _, err = processes[-1].communicate(timeout=240)
         assert processes[-1].returncode == 0, err[-2000:]
         assert f"taking over the lock of process {first.pid}" in err
@@ -172,6 +173,23 @@ def test_sigterm_releases_the_lock(tmp_path, crowd_folder):
     finally:
         process.kill()
         process.wait()
+
+
+def test_a_stop_swallowed_by_a_finaliser_still_stops_the_next_step():
+    """Python ignores an exception raised while a __del__ runs; the request is kept."""
+    from rankjax import stopping
+
+    class Finalised:
+        def __del__(self):
+            stopping._stop(signal.SIGTERM, None)  # the handler, as if the signal came now
+
+    try:
+        Finalised()  # deleted at once: its SystemExit is printed and ignored
+        with pytest.raises(SystemExit) as stop:
+            stopping.raise_if_requested()
+        assert stop.value.code == 128 + signal.SIGTERM
+    finally:
+        stopping._requested.clear()
 
 
 # ------------------------------------------------------------ counts are never negative

@@ -8,6 +8,7 @@ import pytest
 
 import fixtures
 from rankjax import datasets, image_io
+from rankjax import presets
 from test_datasets import make_tid
 
 
@@ -45,8 +46,7 @@ def test_crowd_sets_prepared_and_read_back(tmp_path):
     same_records(ours, datasets.read("ucf_qnrf", str(tmp_path / "qnrf"), "train"))
     assert (ours[0].height, ours[0].width) == (50, 1024)
     # A training config takes the prepared name; its validation knows the task.
-    from rankjax import config
-    cfg = config.get_preset("crowd_shb").replace(dataset="tfds:shanghaitech/part_b",
+    cfg = presets.get_preset("crowd_shb").replace(dataset="tfds:shanghaitech/part_b",
                                                  data_dir=str(data_dir))
     train, test = datasets.load(cfg.dataset, cfg.data_dir)
     assert (len(train), len(test)) == (2, 1)

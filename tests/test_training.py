@@ -3,7 +3,7 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
-from rankjax import config as config_lib, input_pipeline, sharding, tasks, training
+from rankjax import input_pipeline, presets, sharding, tasks, training
 
 
 def tiny_config(**changes):
@@ -12,7 +12,7 @@ def tiny_config(**changes):
                 weight_decay=5e-4, head_lr_multiplier=10.0, lr_decay_every=0, margin=1.0,
                 rank_weight=2.0)
     base.update(changes)
-    return config_lib.get_preset("crowd_cpu_small").replace(**base)
+    return presets.get_preset("crowd_cpu_small").replace(**base)
 
 
 def random_batch(cfg, seed=0, groups=None):

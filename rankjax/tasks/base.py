@@ -14,14 +14,13 @@ from typing import TYPE_CHECKING, Any, Callable
 import numpy as np
 
 from rankjax import datasets, image_io, losses
+from rankjax.config import Config
+from rankjax.evaluation import Prediction
 
 if TYPE_CHECKING:
     import flax.linen as nn
     import jax
     import tensorflow as tf
-
-    from rankjax.config import Config
-    from rankjax.evaluation import Prediction
 
 # predict(params, images (N, H, W, 3) in [0, 1]) -> model outputs; compiled per shape.
 PredictFn = Callable[[Any, np.ndarray], "jax.Array"]
@@ -129,8 +128,6 @@ class Task:
     def training_mean_metrics(self, labeled: list, records: list) -> dict:
         """The metrics of the trivial model: the labeled images' mean target predicted for
         every record. A trained model that does not beat it has learnt nothing useful."""
-        from rankjax.evaluation import Prediction
-
         mean = float(np.mean([self.truth(r) for r in labeled]))
         return self.metrics([Prediction(r.name, self.truth(r), mean, r.path) for r in records])
 

@@ -363,11 +363,11 @@ def _tiled_maps(predict, params, images: Iterable[np.ndarray], tile: int, halo: 
         size = next(b for b in TILE_BUCKETS + (TILE_BATCH,) if b >= count)
         chunk += [np.zeros_like(chunk[0])] * (size - count)
         maps = np.asarray(predict(params, np.stack(chunk)))
-        for density, (_, image, (first_r, end_r, top), (first_c, end_c, left)) in zip(
+        for window_map, (_, image, (first_r, end_r, top), (first_c, end_c, left)) in zip(
                 maps, placements):
             image.map[first_r // stride:end_r // stride, first_c // stride:end_c // stride] = \
-                density[(first_r - top) // stride:(end_r - top) // stride,
-                        (first_c - left) // stride:(end_c - left) // stride]
+                window_map[(first_r - top) // stride:(end_r - top) // stride,
+                           (first_c - left) // stride:(end_c - left) // stride]
             image.waiting -= 1
 
     for image in images:

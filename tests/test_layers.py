@@ -1,0 +1,125 @@
+"""The library's modules form layers: no import cycle, and no rankjax import hidden inside a
+function except for optional heavy dependencies (README, "Layout")."""
+
+import ast
+import os
+import subprocess
+import sys
+
+import pytest
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+PACKAGE = os.path.join(ROOT, "rankjax")
+# Imported inside functions on purpose: these modules bring optional heavy dependencies
+# (tensorflow_datasets), or the package's __init__ defers JAX until the CPU flags are set.
+LAZY_ALLOWED = {("rankjax/datasets.py", "rankjax.tfds_datasets"),
+                ("rankjax/__init__.py", "rankjax.api")}
+
+
+def modules() -> dict[str, str]:
+    """{module name: file} of every module of the package."""
+    found = {}
+    for folder, _, files in os.walk(PACKAGE):
+        for name in files:
+            if name.endswith(".py"):
+                path = os.path.join(folder, name)
+                parts = os.path.relpath(path, ROOT)[:-3].split(os.sep)
+                if parts[-1] == "__init__":
+                    parts = parts[:-1]
+                found[".".join(parts)] = path
+    return found
+
+
+def imported(node: ast.AST, known: set[str]) -> list[str]:
+    """The rankjax modules an import statement loads (with the packages above them)."""
+    names = []
+    if isinstance(node, ast.Import):
+        names = [alias.name for alias in node.names]
+    elif isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
+        names = [node.module] + [f"{node.module}.{alias.name}" for alias in node.names]
+    out = []
+    for name in names:
+        parts = name.split(".")
+        out += [".".join(parts[:i]) for i in range(1, len(parts) + 1)
+                if ".".join(parts[:i]) in known]
+    return out
+
+
+def graph() -> tuple[dict[str, set[str]], list[tuple[str, str, int]]]:
+    """(module -> the rankjax modules it imports when it is imported; every rankjax import
+    inside a function or class body: (file, module, line))."""
+    found = modules()
+    known = set(found)
+    edges, lazy = {}, []
+    for name, path in found.items():
+        tree = ast.parse(open(path).read())
+        top = set()
+        for node in tree.body:
+            if isinstance(node, (ast.Import, ast.ImportFrom)):
+                top.update(imported(node, known))
+            elif isinstance(node, ast.If) and "TYPE_CHECKING" in ast.dump(node.test):
+                continue  # for type checkers only
+        # A package's own modules import it while it initialises (rankjax.tasks.crowd
+        # imports rankjax.tasks.base): Python's ordinary package pattern, no cycle.
+        edges[name] = {t for t in top if t != name and not name.startswith(t + ".")}
+        for node in ast.walk(tree):
+            if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)):
+                for inner in ast.walk(node):
+                    for target in imported(inner, known):
+                        if target != "rankjax" and target != name:
+                            lazy.append((os.path.relpath(path, ROOT).replace(os.sep, "/"),
+                                         target, inner.lineno))
+    return edges, lazy
+
+
+def test_no_module_imports_itself_through_others():
+    edges, _ = graph()
+    state, cycles = {}, []
+
+    def visit(node, path):
+        state[node] = "open"
+        for nxt in sorted(edges.get(node, ())):
+            if state.get(nxt) == "open":
+                cycles.append(path[path.index(nxt):] + [nxt] if nxt in path else [node, nxt])
+            elif nxt not in state:
+                visit(nxt, path + [nxt])
+        state[node] = "done"
+
+    for node in sorted(edges):
+        if node not in state:
+            visit(node, [node])
+    assert not cycles, "import cycles: " + "; ".join(" -> ".join(c) for c in cycles)
+
+
+def test_no_rankjax_import_hides_inside_a_function():
+    _, lazy = graph()
+    hidden = sorted({(path, target, line) for path, target, line in lazy
+                     if (path, target) not in LAZY_ALLOWED})
+    assert not hidden, hidden
+
+
+def test_the_graph_sees_a_cycle_when_there_is_one(tmp_path, monkeypatch):
+    """The cycle test can fail: a package whose two modules import each other."""
+    package = tmp_path / "rankjax"
+    package.mkdir()
+    (package / "__init__.py").write_text("")
+    (package / "a.py").write_text("from rankjax import b\n")
+    (package / "b.py").write_text("import os\n\n\ndef f():\n    from rankjax import a\n")
+    monkeypatch.setattr(sys.modules[__name__], "PACKAGE", str(package))
+    monkeypatch.setattr(sys.modules[__name__], "ROOT", str(tmp_path))
+    edges, lazy = graph()
+    assert edges["rankjax.a"] == {"rankjax.b"} and lazy == [
+        ("rankjax/b.py", "rankjax.a", 5)]
+    (package / "b.py").write_text("from rankjax import a\n")
+    with pytest.raises(AssertionError, match="rankjax.a -> rankjax.b -> rankjax.a"):
+        test_no_module_imports_itself_through_others()
+
+
+@pytest.mark.parametrize("module", ["rankjax.config", "rankjax.presets", "rankjax.api",
+                                    "rankjax.active", "rankjax.cli"])
+def test_a_module_imports_alone(module):
+    """A few modules, each in a fresh interpreter (all of them: see the closing note of
+    the change that made the layers; each start costs a TensorFlow and JAX import)."""
+    out = subprocess.run([sys.executable, "-c", f"import {module}"], capture_output=True,
+                         text=True, timeout=300, cwd=ROOT)
+    assert out.returncode == 0, out.stderr[-2000:]
