@@ -1004,8 +1004,9 @@ def markdown(table: Table, rows: list[dict], results: list[dict], command: str,
                          if p["last"].keys() == p["best"].keys() else None)
             lines.append(f"| {p['better']} - {p['worse']} | " + " | ".join(cells) + " | " +
                          both(float(np.mean(list(p["best"].values()))), mean_last) + " |")
-    lines += ["", "Verdicts:", ""]
-    lines += [f"- {claim.text}: {verdict}" for claim, verdict in verdicts(table, results)]
+    if table.claims:
+        lines += ["", "Verdicts:", ""]
+        lines += [f"- {claim.text}: {verdict}" for claim, verdict in verdicts(table, results)]
     if picture:
         lines += ["", f"![{table.name}]({picture})"]
     return "\n".join(lines) + "\n"
