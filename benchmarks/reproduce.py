@@ -8,7 +8,9 @@
 Each (cell, seed) trains in runs/reproduce/<table>/<cell>/seed<k> (rerun the command
 after a kill: the cell resumes, finished cells are skipped) and leaves a small JSON in
 results/<table>/. --report regenerates RESULTS.md, CSVs and plots from those files
-without training. Tables are declared in experiments/reproduce.py.
+without training. Tables are declared in experiments/reproduce.py; each table's note is
+experiments/notes/<table>.md, whose {{ placeholders }} the report fills in from the
+table's result files (--check_notes lists the numbers older notes still type by hand).
 """
 
 from __future__ import annotations
@@ -77,6 +79,9 @@ def main() -> None:
     parser.add_argument("--report", action="store_true",
                         help="write RESULTS.md, CSVs and plots from the result files")
     parser.add_argument("--output", default=os.path.join(ROOT, "RESULTS.md"))
+    parser.add_argument("--check_notes", action="store_true",
+                        help="list the decimal numbers typed by hand into each table's note "
+                             "(experiments/notes/), not filled in from its result files")
     parser.add_argument("--quiet", action="store_true")
     args = parser.parse_args()
     cli.setup_logging()
@@ -112,7 +117,12 @@ def main() -> None:
         except ValueError as error:
             cli.fail(str(error))
         print(f"wrote {args.output}")
-    if not (args.list or args.table or args.report):
+    if args.check_notes:
+        for table in reproduce.TABLES.values():
+            typed = reproduce.typed_numbers(reproduce.note_template(table))
+            print(f"{table.name}: {len(typed)} typed" + (f": {' '.join(typed)}" if typed
+                                                       else ""))
+    if not (args.list or args.table or args.report or args.check_notes):
         parser.print_help()
 
 

@@ -13,6 +13,7 @@ from __future__ import annotations
 import dataclasses
 import json
 import os
+import re
 import subprocess
 import time
 from typing import Any
@@ -72,7 +73,6 @@ class Table:
     x_field: str = "labeled_fraction"    # plot: x axis
     line_field: str = "paradigm"         # plot: one line per value
     paper: dict = dataclasses.field(default_factory=dict)  # cell name -> the paper's number
-    note: str = ""               # e.g. the trivial model's score, to compare with
     # Metrics also shown for each run's last checkpoint (column `<metric>_last`); default:
     # the headline metric, and count_ratio in crowd tables (ranking moves the count level).
     last_metrics: tuple[str, ...] = ()
@@ -103,7 +103,7 @@ class Table:
 
 
 def _scarcity(name, title, preset, subdir, fractions, metric, extra=None, paper=None,
-              note="", paper_gain=None, papers_claims=False):
+              paper_gain=None, papers_claims=False):
     """Baseline and multitask at each labeled fraction. The paper has crowd numbers with
     every label only (its unlabeled photographs crawled from the web): a claim at a
     fraction below 1 is ours, the one at 1 the paper's where `papers_claims`, with its
@@ -120,7 +120,7 @@ def _scarcity(name, title, preset, subdir, fractions, metric, extra=None, paper=
                             f"multitask_{label}", f"baseline_{label}",
                             paper_gain=paper_gain if papers else None, papers=papers))
     return Table(name, title, tuple(cells), metric, tuple(claims), paper=paper or {},
-                 note=note, papers_claims=papers_claims)
+                 papers_claims=papers_claims)
 
 
 # Active-learning tables retrain every cycle (4 trainings per run, 2 strategies x 3 seeds):
@@ -129,7 +129,7 @@ AL_SHORT_TRAINING = {"steps": 750, "lr_decay_every": 500, "eval_every": 250,
                      "checkpoint_every": 250}
 
 
-def _active_learning(name, title, preset, subdir, training, seeds, note="", cycles=3,
+def _active_learning(name, title, preset, subdir, training, seeds, cycles=3,
                      per_cycle=0.1, start=0.1):
     cells = tuple(Cell(strategy, preset, {"active_learning": strategy, "labeled_fraction": start,
                                           "cycles": cycles, "per_cycle": per_cycle, **training},
@@ -142,119 +142,11 @@ def _active_learning(name, title, preset, subdir, training, seeds, note="", cycl
               Claim(f"ranking beats random at {round(100 * (start + per_cycle))}%",
                     "ranking@1", "random@1"))
     return Table(name, title, cells, "mae", claims, seeds=seeds, line_field="strategy",
-                 note=note, kind="curve")
+                 kind="curve")
 
 
 # CLIVE's ranked sets without Gaussian noise (see the ranked_sets_clive table).
 NO_NOISE = "gaussian_blur,jpeg,jpeg2000"
-RANKED_SETS_CLIVE_NOTE = (
-    "The claims here are ours, not the paper's (it has no CLIVE numbers): why ranking did not "
-    "help in label_scarcity_clive, where the multitask runs' logged pair accuracy was at "
-    "chance. Same preset, lambda 1, margin 1; baseline_10%, multitask_paper4_* and "
-    "baseline_100% are label_scarcity_clive's runs (`same_run_as`). rank_only runs see no "
-    "MOS in training (ranked sets from all 837 training photographs); the validation "
-    "split's MOS picks their checkpoint, and `srocc_last` (step 600) uses none at all.\n\n"
-    "Per distortion type (`python benchmarks/distortion_accuracy.py --workdir "
-    "runs/reproduce/ranked_sets_clive/CELL/seedS --which latest`: share of level pairs "
-    "ordered correctly on one crop of each of 100 test photographs), the rank-only network "
-    "on the paper's four types orders Gaussian noise almost perfectly (1.000, 0.987, 1.000 "
-    "in seeds 0-2), blur 0.67, 0.92, 0.96, JPEG 2000 0.47, 0.85, 0.87 and JPEG at chance "
-    "(0.47, 0.54, 0.46). Its score falls by about 20 over the noise levels and by less "
-    "than 2 over the others': it mostly measures high-frequency energy, less being better. "
-    "On authentic photographs detail goes with quality, and that score orders CLIVE's test "
-    "set at SROCC 0.14, 0.12 and -0.00 (seed 0's last checkpoint: -0.42). Without Gaussian "
-    "noise the network orders blur (0.96, 0.95 in seeds 0-1), JPEG 2000 (0.94, 0.90) and "
-    "in part JPEG (0.60, 0.67), scores noisier crops higher (pair accuracy 0.003 and 0.000 "
-    "on the noise levels it never saw; seed 2's scores nearly collapsed, within 0.01 of "
-    "0.02 at every level: blur 0.87, JPEG 2000 0.68, JPEG 0.49), and orders the test "
-    "photographs at SROCC 0.36, 0.15 and 0.16 with no MOS label: ahead of the four types "
-    "in all three seeds (paired by seed below).\n\n"
-    "With labels the gain mostly goes. Multitask without noise is ahead of multitask with "
-    "the paper's four in all three seeds at 10 % (within the 0.13 spread; paired below) "
-    "and by +0.014, +0.020, +0.002 with every label; against the baseline the signs are "
-    "mixed at both fractions. Dropping noise removes the harm ranking did with the four "
-    "types (-0.035, -0.017, -0.045 against the baseline at 10 %, label_scarcity_clive) "
-    "but does not make ranking help: with 84 labelled "
-    "photographs the regression alone (0.35) already beats what the ranked sets teach "
-    "(0.22), although the multitask network learns the order (seed 0 at 10 %: blur "
-    "0.91, JPEG 2000 0.93, JPEG 0.53). It also rates noisy crops far above clean ones "
-    "(predicted MOS 64 to 142 over the noise levels): without noise in the ranked sets, "
-    "nothing tells it that noise is bad. The CLIVE target, SROCC >= 0.5 with every label, "
-    "stays missed (0.41).")
-
-
-MALL_NOTE = (
-    "The training mean count for every test frame scores MAE 4.94, RMSE 6.47. Frames "
-    "1-800 are the training stretch, 801-2000 the test stretch (the standard split); "
-    "validation is 80 frames drawn at random from the training stretch.\n\n"
-    "**Checkpoint selection fails for the multitask runs.** Their best checkpoint on "
-    "validation is step 500 in four of nine runs (10 % and 25 % seed 0, 100 % seeds 1 "
-    "and 2). Three of those score test MAE 4.90, 5.03 and 5.46, no better than the "
-    "constant, while the same runs' last checkpoints (step 3,000) score 3.17, 3.07 and "
-    "3.67; the fourth scores 3.37 (its last checkpoint 3.55). That is why the "
-    "best-checkpoint means of the multitask cells are high and their spreads wide, and "
-    "why `mae_last` and the bracketed paired differences say more here. The reason is "
-    "the count level. On this camera it drifts along the day: the last checkpoint of the "
-    "baseline at 100 %, seed 1, counts 1.06 times the truth on frames 801-1000 and 0.90 "
-    "to 0.95 on frames 1401-2000, and 1.08 on the validation frames "
-    "(`python benchmarks/count_drift.py runs/reproduce/label_scarcity_mall/*_100%/seed1`, "
-    "count ratio per block of 200 test frames). Ranking raises the level further: in "
-    "every seed and fraction the multitask run's last checkpoint counts more than the "
-    "baseline's (`count_ratio_last`: 1.03-1.04 against 0.94-0.96 on average), so from "
-    "step 1,000 on the multitask runs overcount the validation frames by 13 to 31 % "
-    "(10 % seeds 1 and 2, 25 % seeds 0 and 2, 100 % seeds 1 and 2: the runs whose "
-    "metrics.jsonl we read) and validation prefers step 500, where the network counts "
-    "less. Ranking nested crops only bounds a crop's count by its container's; why it lifts the level on "
-    "this camera we have not found. The hinge is zero on almost every logged step (57 "
-    "to 60 of 60 in those runs; pair accuracy 1.0), as on ShanghaiTech B. Validating "
-    "on the end of the training stretch instead: the validation_mall table.\n\n"
-    "**Labels.** 10 % of the labels (72 frames) does as well as all 720: consecutive "
-    "frames of one camera repeat each other. **Ranking.** On the last checkpoints, "
-    "multitask minus baseline is -0.47 to +0.23 MAE in the six pairs at 10 % and 25 % "
-    "(means -0.10 and -0.11) and +0.60, +0.46 and -0.18 at 100 % (mean +0.29): inside "
-    "the seed spread, no effect at this scale. In seed 2, where validation picked the last "
-    "checkpoint of all four runs at 10 % and 25 %, ranking is ahead at 10 % and 25 % "
-    "(by 0.31 and 0.47). **Target.** MAE <= 2.5 with every label is missed: the "
-    "lowest of any run is 2.91 (multitask 100 %, seed 0, last "
-    "checkpoint); the baselines' last checkpoints score 3.07-3.09 (the baseline's seed 2 "
-    "picks step 1,500 on validation, test 3.92).\n\n"
-    "What we tried next: a validation block of consecutive frames next to the test "
-    "stretch (frames 721-800) instead of random frames, so that validation sees the "
-    "level the test stretch starts at, on some of the multitask runs (the "
-    "validation_mall table; rerunning this whole table with it takes about 7 hours of 2 "
-    "cores). Minutes per run include, for some runs of 2026-11-22 and -23, time "
-    "that other jobs (benchmarks, test suites) took from the same 2 cores.")
-
-
-VALIDATION_MALL_NOTE = (
-    "The label_scarcity_mall table's multitask runs validate on 80 frames drawn at random "
-    "from the training stretch (frames 1-800), and validation picked step 500 in four "
-    "of nine (see that table). Here `--validation_split last` validates on frames "
-    "721-800, the end of the training stretch, next to the test stretch (801-2000); the "
-    "labeled frames are drawn from 1-720. The random-validation cells are "
-    "label_scarcity_mall's runs (`same_run_as`).\n\n"
-    "Which runs: those whose random-validation selection failed (10 % and 25 % seed 0, "
-    "100 % seed 1) and, as a control, 100 % seed 0, where it did not; the other seeds "
-    "did not fit in the session (about 25 minutes per run on 2 cores). Picking runs "
-    "because the old split failed on them favours the new one, so this table tests the "
-    "explanation; it does not measure the new split's average effect.\n\n"
-    "Test MAE, best checkpoint on validation / last, frames 721-800 against random "
-    "frames: 10 % seed 0, the last step chosen, 3.07 against 4.90 (step 500) / 3.17; "
-    "25 % seed 0, step 1,000 chosen, 3.44 / 3.05 against 5.03 (step 500) / 3.07; 100 % "
-    "seed 1, step 2,000 chosen, 3.35 / 3.55 against 5.46 (step 500) / 3.67; 100 % seed 0 "
-    "(control), the last step chosen, 3.10 against 3.03 / 2.91. On frames 721-800 step "
-    "500 has the highest validation MAE of the six checkpoints in every run (6.0, 6.8, "
-    "5.7, 6.6; count ratio 0.81-0.87; the runs' metrics.jsonl), so the block no longer "
-    "chooses the early, undercounting checkpoint. It still does not find the test's "
-    "best: the networks overcount frames 721-800 too, by 7 to 16 % from step 1,000 on, "
-    "and among the later checkpoints validation can choose one 0.4 worse on test than "
-    "the last (25 % seed 0). The last checkpoints move by -0.13 to +0.19 between the two "
-    "splits (the labeled frames differ too). The hinge is zero on 54 to 59 of the 60 "
-    "logged steps. Whether the block helps on average needs the whole Mall table rerun "
-    "with it (about 7 hours of 2 cores); until then the last checkpoint (`mae_last`) is "
-    "the more reliable Mall number.")
-
-
 # In a cell's overrides, "{data_dir}" stands for the runner's --data_dir (e.g. folders of
 # other datasets for the unlabeled pool). Result files record the placeholder, not a
 # machine's path.
@@ -266,43 +158,9 @@ def _tables() -> dict[str, Table]:
         _scarcity("label_scarcity_shb", "ShanghaiTech B: labeled fraction x paradigm",
                   "crowd_shb_cpu_small", "ShanghaiTech", (0.1, 0.25, 1.0), "mae",
                   paper={"baseline_100%": 14.7, "multitask_100%": 13.7},
-                  paper_gain=1 - 13.7 / 14.7, papers_claims=True,
-                  note="The training mean count for every test image scores MAE 71.9, "
-                       "RMSE 95.1. The paper's numbers use ImageNet VGG16 at 224 px.\n\n"
-                       "Why ranking barely moves the numbers here: in the multitask runs the "
-                       "rank hinge is zero on most steps (pair accuracy 1.0 on 12 pairs per "
-                       "step; metrics.jsonl), i.e. the nested-crop order is learnt almost "
-                       "for free by a density network and then gives no gradient. The best "
-                       "10 % multitask checkpoint (seed 0) orders all 100 sampled pairs of "
-                       "89.8 % of the unlabeled pool perfectly (mean certainty 0.994; "
-                       "`python benchmarks/certainty.py --workdir runs/reproduce/"
-                       "label_scarcity_shb/multitask_10%/seed0`). Weighting the hinge 100x "
-                       "more (`--rank_weight 10000`, the paper's balance once targets are "
-                       "scaled by density_scale 100) made it worse: test MAE 46.5 vs 36.8 "
-                       "(`python train.py --preset crowd_shb_cpu_small --data_dir "
-                       "~/data/ShanghaiTech --labeled_fraction 0.1 --rank_weight 10000`, seed "
-                       "0, one run). Paired by seed (the table after the summary), multitask "
-                       "minus baseline on the best checkpoints is negative in all three "
-                       "seeds at 10 % and changes sign at 25 %, smaller than the spread "
-                       "between seeds at both. On the last "
-                       "checkpoints (step 3,000) ranking is behind in all six pairs at 10 % "
-                       "and 25 %, a consistent sign but again within the seed spread of "
-                       "either cell (5 to 8 MAE). What ranking does change is "
-                       "calibration: the count ratio "
-                       "of the best checkpoints is closer to 1 with ranking (0.97 and 0.94 on "
-                       "average at 10 % and 25 %, against the baseline's 0.92 and 0.87; "
-                       "closer in all six pairs), as on the synthetic default (README).\n\n"
-                       "With every label, multitask is ahead in all three seeds, the paper's "
-                       "direction (14.7 -> 13.7 on Part B), but the baseline's seed 2 "
-                       "undercounts (MAE 55.7, count ratio 0.59) and makes the spread (8.9) "
-                       "larger than the mean gap (7.0), so the verdict is inconclusive. On "
-                       "the last checkpoints the differences change sign. The preset's "
-                       "target, MAE <= 30 with every label, is "
-                       "missed: 45.4 (baseline) and 38.4 (multitask); see the README for what "
-                       "was tried."),
+                  paper_gain=1 - 13.7 / 14.7, papers_claims=True),
         _scarcity("label_scarcity_mall", "Mall: labeled fraction x paradigm",
-                  "crowd_mall_cpu_small", "mall_dataset-new", (0.1, 0.25, 1.0), "mae",
-                  note=MALL_NOTE),
+                  "crowd_mall_cpu_small", "mall_dataset-new", (0.1, 0.25, 1.0), "mae"),
         Table("validation_mall", "Mall: which training frames validate (multitask)", tuple(
             Cell(f"multitask_{round(f * 100)}%_{split}_val", "crowd_mall_cpu_small",
                  {"paradigm": "multitask", "labeled_fraction": f, "validation_split": split},
@@ -311,53 +169,9 @@ def _tables() -> dict[str, Table]:
             tuple(Claim(f"validating on the last 80 training frames beats 80 random ones "
                         f"with {label} of the labels", f"multitask_{label}_last_val",
                         f"multitask_{label}_random_val") for label in ("10%", "25%", "100%")),
-            line_field="validation_split", note=VALIDATION_MALL_NOTE, papers_claims=False),
+            line_field="validation_split", papers_claims=False),
         _scarcity("label_scarcity_clive", "CLIVE: labeled fraction x paradigm",
-                  "iqa_clive_cpu_small", "ChallengeDB_release", (0.1, 0.25, 1.0), "srocc",
-                  note="600 steps from scratch, width 0.25, 64 px patches, 5 test crops per "
-                       "photograph. Ranked sets: 4 levels of Gaussian blur, Gaussian noise, "
-                       "JPEG and JPEG 2000 applied to the training photographs whose MOS is "
-                       "withheld (all of them at 100 %), margin 1, lambda 1. A constant "
-                       "predictor has no SROCC (no order); the paper has no CLIVE numbers.\n\n"
-                       "The target we set, SROCC >= 0.5 with every label, is missed: "
-                       "0.41 +- 0.05 (seeds 0.46, 0.36, 0.40). More steps barely help: "
-                       "1,500 instead of 600 (seed 0, baseline; `python train.py --preset "
-                       "iqa_clive_cpu_small --data_dir ~/data/ChallengeDB_release --paradigm "
-                       "baseline --steps 1500 --lr_decay_every 1000 --eval_every 500 "
-                       "--checkpoint_every 500`) gave 0.469 against 0.460. Seeds matter more "
-                       "than labels here: baseline seed 0 at 10 % (84 photographs) scores "
-                       "0.48. Larger patches help little (baseline, every label, seeds "
-                       "0-2; `python train.py --preset iqa_clive_cpu_small --data_dir "
-                       "~/data/ChallengeDB_release --paradigm baseline --image_size 128 "
-                       "--seed S`): 0.507, 0.331, 0.434 at 128 px (mean 0.424, against "
-                       "0.407 at 64 px), for about three times the compute; the same "
-                       "checkpoints scored on 30 crops per photograph, the paper's protocol "
-                       "(`python eval.py --workdir RUN --set test_crops=30`), 0.535, 0.354, "
-                       "0.450 (mean 0.446). Unlike the crowd tables, the rank hinge is "
-                       "never zero, but the network does not learn the distortion order "
-                       "either: its pair accuracy over the last 200 steps averages 0.51 "
-                       "over the nine multitask runs (0.38 to 0.58; 0.31 to 0.48 over "
-                       "the first 200), chance level "
-                       "(metrics.jsonl). The hinge adds gradient noise, not a signal: "
-                       "paired by seed (below), multitask minus baseline has the same sign "
-                       "in all three seeds at 10 % (within the spread) and mixed signs at "
-                       "25 % and 100 %. The MOS regression "
-                       "loss (squared error on the 0-100 scale, 67 to 383 over steps 310-600 "
-                       "of multitask 100 %, seed 0) outweighs the hinge (0.25 to 7.1) at "
-                       "lambda 1. At lambda 100 (`python "
-                       "train.py --preset iqa_clive_cpu_small --data_dir "
-                       "~/data/ChallengeDB_release --labeled_fraction 0.1 --rank_weight 100 "
-                       "--seed S`, S = 0, 1, 2) the order is learnt in part (pair accuracy "
-                       "0.63, 0.69, 0.66 over the last 200 steps) but SROCC is lower: 0.333, "
-                       "0.329, 0.272 (best on validation; mean 0.311 +- 0.034) against the "
-                       "baseline's 0.480, 0.217, 0.344. RankIQA ranks with "
-                       "an ImageNet VGG16 at 224 px; a small network trained from scratch on "
-                       "64 px patches shares its little capacity between synthetic "
-                       "distortion levels and authentic quality, and the two orders need "
-                       "not agree. Multitask runs take twice as long (the ranked sets are "
-                       "distorted on the fly). Which of the four types conflicts with "
-                       "authentic quality (Gaussian noise), and what ranking without it "
-                       "does: the next table, ranked_sets_clive."),
+                  "iqa_clive_cpu_small", "ChallengeDB_release", (0.1, 0.25, 1.0), "srocc"),
         Table("paradigms_shb", "ShanghaiTech B at 10 % labels: the paper's ablation", (
             Cell("baseline", "crowd_shb_cpu_small",
                  {"paradigm": "baseline", "labeled_fraction": 0.1}, "ShanghaiTech"),
@@ -376,35 +190,7 @@ def _tables() -> dict[str, Table]:
              Claim("all pairs beat hard-negative pairs", "multitask_all", "multitask_hard"),
              Claim("multitask beats rank then fine-tune", "multitask_all", "rank_then_finetune"),
              Claim("multitask beats the baseline", "multitask_all", "baseline")),
-            x_field="", line_field="",
-            note="The baseline and all-pairs cells are label_scarcity_shb's 10 % runs "
-                 "(`same_run_as` in their result files). Test MAE of the best checkpoint on "
-                 "validation, seeds 0, 1, 2 (the training mean scores 71.9): baseline 36.9, "
-                 "41.3, 43.9; all pairs 36.8, 39.6, 43.3; random pairs 36.9, 41.4, 43.4; "
-                 "hard pairs 37.0, 42.3, 46.9; rank then fine-tune (3,000 ranking "
-                 "steps, then 3,000 regression steps with a fresh optimizer) 40.4, "
-                 "43.1, 42.3. All pairs has the lowest error of the four one-phase "
-                 "cells in every seed, the paper's order, but by little (paired by "
-                 "seed below), each difference inside the 3 to 5 MAE seed spread of "
-                 "the cells, hence the inconclusive verdicts. Hard pairs' seed 2 "
-                 "picks step 1,500 on validation "
-                 "(validation MAE 35.3) and undercounts on test (count ratio 0.74). "
-                 "On the last checkpoints (step 3,000) the order is not kept: all "
-                 "pairs 40.6, 46.1, 54.4; random 40.2, 48.2, 51.0; hard 42.7, 48.3, "
-                 "56.0; baseline 38.3, 43.1, 53.3. Rank then fine-tune: its "
-                 "fine-tuning phase starts with a new optimizer, so it gets the "
-                 "baseline's learning rates (2,000 steps at 1e-4, 1,000 at 1e-5; "
-                 "metrics.jsonl, learning_rate). Until 2026-11-23 one schedule ran "
-                 "over both phases and fine-tuned at 1e-5 and 1e-6; those runs scored "
-                 "47.2, 60.6, 68.5 and are replaced. Now it scores 40.4, 43.1, 42.3 "
-                 "(count ratio 1.10, 1.05, 0.91; last checkpoints 44.0, 49.4, 57.6); "
-                 "the baseline minus rank then fine-tune: -3.6, -1.8, +1.6. The "
-                 "ranking phase "
-                 "teaches the network little: its hinge is zero on 60 of 60, 59 of "
-                 "60, 60 of 60 logged steps (seeds 0, 1, 2), so the fine-tuning "
-                 "starts from a network that orders nested crops but does not count. "
-                 "In the paper, multitask with all pairs was the best of these "
-                 "paradigms."),
+            x_field="", line_field=""),
         Table("ranked_sets_clive", "CLIVE: which distortion types to rank", tuple(
             Cell(name, "iqa_clive_cpu_small", overrides, "ChallengeDB_release")
             for name, overrides in (
@@ -427,42 +213,10 @@ def _tables() -> dict[str, Table]:
                    "multitask_no_noise_10%", "baseline_10%"),
              Claim("with every label, ranking without noise beats the baseline",
                    "multitask_no_noise_100%", "baseline_100%")),
-            x_field="", line_field="",
-            note=RANKED_SETS_CLIVE_NOTE, papers_claims=False),
+            x_field="", line_field="", papers_claims=False),
         _active_learning("active_learning_shb", "ShanghaiTech B: active learning by ranking "
                          "consistency vs random labels", "crowd_shb_cpu_small", "ShanghaiTech",
-                         AL_SHORT_TRAINING, seeds=(0, 1, 2),
-                         note="Start 10 %, +10 % of the training set per cycle up to 40 %, "
-                              "K = 100 pairs, each cycle retrained from scratch for 750 "
-                              "steps (a quarter of the label-scarcity tables' 3,000, to fit "
-                              "CPU time). "
-                              "The dashed line is multitask with every label, same steps. "
-                              "The paper (ShanghaiTech A): 20 % chosen by ranking matched "
-                              "40 % random. The training mean count for every test image "
-                              "scores MAE 71.9: every cell's mean beats it by 13 to 24 MAE.\n\n"
-                              "At 750 steps more labels barely help: random labels score MAE "
-                              "56.1 at 20 %, 50.9 at 30 % and 54.9 at 40 %, and every label "
-                              "scores 50.4, all within one seed spread (4 to 10 MAE), so the "
-                              "claim cannot be tested here: the step count, not the labels, "
-                              "limits these models (validation MAE swings between checkpoints "
-                              "of one run, e.g. 55.6 then 77.3 at steps 500 and 750 of random "
-                              "seed 0, cycle 1). Ranking-chosen labels are ahead of random "
-                              "ones at every cycle on average (paired by seed below: -4.9, "
-                              "-3.0, -3.5 MAE) and in all three seeds at 20 % (-3.8, -2.1, "
-                              "-8.8), but the paired differences change sign between seeds at "
-                              "30 % and 40 %, and three seeds cannot separate a 5 MAE effect "
-                              "from chance (paired t = 2.4, 2 degrees of freedom, p about "
-                              "0.14). What ranking selects (`python "
-                              "benchmarks/active_selection.py --runs "
-                              "runs/reproduce/active_learning_shb`): the network orders most "
-                              "of the pool perfectly (pool certainty mean 0.995 in every seed "
-                              "after cycle 0, 0.999 to 1.000 after cycle 2), so only 25, 24 "
-                              "and 16 of the 36 images chosen after cycle 0 (seeds 0, 1, 2) "
-                              "were ordered imperfectly, 13, 12 and 14 after cycle 1, 3, 5 "
-                              "and 13 after cycle 2; the rest are ties, drawn in the pool's "
-                              "random order. The chosen images' true counts are close to the "
-                              "pool's on average (115 vs 122, 125 vs 127 and 145 vs 125 heads "
-                              "after cycle 0)."),
+                         AL_SHORT_TRAINING, seeds=(0, 1, 2)),
         # Issue #29's tables: where labels limit the model, and a margin that keeps the
         # ranking term alive, each chosen before the claim tables run.
         Table("labels_curve_shb", "ShanghaiTech B: how many labels the baseline needs", tuple(
@@ -471,24 +225,14 @@ def _tables() -> dict[str, Table]:
             for n in (5, 10, 20, 40)) + (
             Cell("baseline_all", "crowd_shb_cpu_small", {"paradigm": "baseline"},
                  "ShanghaiTech"),), "mae", seeds=(0, 1), x_field="", line_field="",
-            papers_claims=False, declared="2026-12-04",
-            note="Regression only, 5 to 360 labeled images (all of the training images left "
-                 "after the 40 that validate), 2 seeds. Where labels limit the model, a "
-                 "semi-supervised method can help; the starved_shb table takes its label "
-                 "counts from here, by validation MAE."),
+            papers_claims=False, declared="2026-12-04"),
         Table("margin_shb", "ShanghaiTech B at 10 % labels: the rank hinge's margin, chosen "
               "on validation", tuple(
                   Cell(f"margin_{m:g}", "crowd_shb_cpu_small",
                        {"paradigm": "multitask", "labeled_fraction": 0.1, "margin": m},
                        "ShanghaiTech") for m in (0.0, 0.25, 1.0, 4.0)), "mae", seeds=(0, 1),
             x_field="margin", line_field="paradigm", papers_claims=False, split="validation",
-            declared="2026-12-04",
-            note="The margin is in people: a crop must count at least this many more than "
-                 "the crop nested in it, else the hinge is active. At margin 0 the hinge is "
-                 "zero on most steps (the earlier tables). Chosen on validation MAE only "
-                 "(the best checkpoint's), 2 seeds; the share of training steps with an "
-                 "active hinge beside it. The claim tables' multitask cells use the margin "
-                 "chosen here."),
+            declared="2026-12-04"),
         # A few seconds per cell: the runner's own test, and a first try on any machine.
         Table("smoke", "Synthetic crowds, tiny network (a check of the runner)", tuple(
             Cell(f"{paradigm}_{round(f * 100)}%", "crowd_cpu_small",
@@ -944,13 +688,116 @@ def plot(table: Table, rows: list[dict], path: str) -> str | None:
     return path
 
 
+# Each table's note: experiments/notes/<table>.md, Markdown. A number in it is written as
+# {{ expression }} (or {{ expression :format }}) and filled in from the table's result
+# files when the report is built; see `fill_note`.
+NOTES_DIR = os.path.join(os.path.dirname(os.path.abspath(__file__)), "notes")
+PLACEHOLDER = re.compile(r"\{\{(.+?)\}\}", re.S)
+DECIMAL = re.compile(r"(?<![\w.])[-+]?\d+\.\d+")
+# Tables declared from this date on may not type a decimal number into their note: each
+# comes from a placeholder. Older notes are listed by `typed_numbers` (--check_notes).
+GENERATED_NOTES_FROM = "2026-12-04"
+
+
+class NoteError(ValueError):
+    pass
+
+
+def _field(result: dict, key: str):
+    value = result
+    for part in key.split("."):
+        if not isinstance(value, dict) or part not in value:
+            raise KeyError(key)
+        value = value[part]
+    return value
+
+
+def note_functions(table: Table, results: list[dict]) -> dict:
+    """What a note's placeholders may call; `key` is a dotted path in a result file
+    (e.g. "metrics.mae", "best_validation.mae", "training.hinge_active_share"):
+    value(cell, seed, key); mean / std / minimum / maximum (cell, key) over seeds;
+    difference(a, b, seed, key) and mean_difference(a, b, key) over the seeds both ran;
+    seeds(cell): how many seeds ran."""
+    by_cell: dict[str, dict[int, dict]] = {}
+    for result in results:
+        by_cell.setdefault(result["cell"], {})[result["seed"]] = result
+
+    def runs(cell):
+        if cell not in by_cell:
+            raise KeyError(f"cell {cell!r} has no result file")
+        return by_cell[cell]
+
+    def values(cell, key):
+        return [float(_field(r, key)) for _, r in sorted(runs(cell).items())]
+
+    def value(cell, seed, key):
+        if seed not in runs(cell):
+            raise KeyError(f"cell {cell!r} has no seed {seed}")
+        return float(_field(runs(cell)[seed], key))
+
+    def shared(a, b):
+        return sorted(set(runs(a)) & set(runs(b)))
+
+    return {
+        "value": value,
+        "mean": lambda cell, key: float(np.mean(values(cell, key))),
+        "std": lambda cell, key: float(np.std(values(cell, key), ddof=1)),
+        "minimum": lambda cell, key: min(values(cell, key)),
+        "maximum": lambda cell, key: max(values(cell, key)),
+        "seeds": lambda cell: len(runs(cell)),
+        "difference": lambda a, b, seed, key: value(a, seed, key) - value(b, seed, key),
+        "mean_difference": lambda a, b, key: float(np.mean(
+            [value(a, s, key) - value(b, s, key) for s in shared(a, b)])),
+    }
+
+
+def note_template(table: Table) -> str:
+    path = os.path.join(NOTES_DIR, f"{table.name}.md")
+    if not os.path.isfile(path):
+        return ""
+    with open(path) as f:
+        return f.read().strip()
+
+
+def fill_note(table: Table, results: list[dict]) -> str:
+    """The table's note with every {{ expression :format }} computed from `results`; a
+    placeholder that no result file can fill raises NoteError naming it, and so does a
+    decimal number typed into the note of a table declared from GENERATED_NOTES_FROM on."""
+    template = note_template(table)
+    if table.declared >= GENERATED_NOTES_FROM and typed_numbers(template):
+        raise NoteError(f"experiments/notes/{table.name}.md types "
+                        f"{', '.join(typed_numbers(template))}: write each number as a "
+                        f"{{{{ placeholder }}}} filled from the result files")
+    functions = note_functions(table, results)
+
+    def fill(match):
+        body = match.group(1).strip()
+        expression, separator, spec = body.rpartition(" :")
+        if not separator:
+            expression, spec = body, ""
+        try:
+            number = eval(expression, {"__builtins__": {}}, functions)  # noqa: S307
+        except Exception as error:  # a missing cell, seed or key
+            raise NoteError(f"experiments/notes/{table.name}.md: {{{{{match.group(1)}}}}} "
+                            f"cannot be filled from results/{table.name}: {error}") from error
+        return format(number, spec.strip() or ".3g")
+
+    return PLACEHOLDER.sub(fill, template)
+
+
+def typed_numbers(template: str) -> list[str]:
+    """The decimal numbers typed by hand into a note (outside its placeholders)."""
+    return DECIMAL.findall(PLACEHOLDER.sub("", template))
+
+
 def markdown(table: Table, rows: list[dict], results: list[dict], command: str,
              picture: str | None = None) -> str:
     metrics = [k[:-5] for k in dict.fromkeys(k for row in rows for k in row)
                if k.endswith("_mean") and k[:-5] != "images"]
     lines = [f"## {table.title} (`{table.name}`)", "", f"Command: `{command}`", ""]
-    if table.note:
-        lines += [table.note, ""]
+    note = fill_note(table, results)
+    if note:
+        lines += [note, ""]
     machines = {(r["machine"].get("cpu", ""), r["machine"].get("vector_flags", ""),
                  r["machine"].get("cores")) for r in results}
     dates = sorted({r["machine"].get("date", "") for r in results})

@@ -247,3 +247,30 @@ def test_every_declared_cell_is_a_valid_config():
              for c in reproduce.TABLES["ranked_sets_clive"].cells}
     assert clive["rank_only_no_noise"].distortions == ("gaussian_blur", "jpeg", "jpeg2000")
     assert "gaussian_noise" in clive["rank_only_paper4"].distortions
+
+
+def test_a_note_is_filled_from_the_result_files_and_fails_on_what_they_lack(tmp_path,
+                                                                          monkeypatch):
+    table = dataclasses.replace(reproduce.TABLES["smoke"], declared="2026-12-04")
+    results = [result("baseline_50%", 0, 10.0), result("baseline_50%", 1, 12.5),
+               result("multitask_50%", 0, 9.0), result("multitask_50%", 1, 12.0)]
+    monkeypatch.setattr(reproduce, "NOTES_DIR", str(tmp_path))
+    note = tmp_path / "smoke.md"
+    note.write_text('Baseline {{ mean("baseline_50%", "metrics.mae") :.2f }} MAE over '
+                    '{{ seeds("baseline_50%") :d }} seeds; seed 1 gains '
+                    '{{ -difference("multitask_50%", "baseline_50%", 1, "metrics.mae") }}, '
+                    'both {{ mean_difference("multitask_50%", "baseline_50%", '
+                    '"metrics.mae") :+.2f }}.\n')
+    assert reproduce.fill_note(table, results) == (
+        "Baseline 11.25 MAE over 2 seeds; seed 1 gains 0.5, both -0.75.")
+    note.write_text('Seed 2: {{ value("baseline_50%", 2, "metrics.mae") }}')
+    with pytest.raises(reproduce.NoteError, match="no seed 2"):
+        reproduce.fill_note(table, results)
+    note.write_text('{{ mean("baseline_50%", "metrics.rmse") }}')
+    with pytest.raises(reproduce.NoteError, match="metrics.rmse"):
+        reproduce.fill_note(table, results)
+    note.write_text("The baseline scored 11.25 here.")  # typed by hand: refused
+    with pytest.raises(reproduce.NoteError, match="types 11.25"):
+        reproduce.fill_note(table, results)
+    assert reproduce.typed_numbers("11.25 and {{ 2.5 }}, 3 seeds, ratio -0.9") == [
+        "11.25", "-0.9"]
