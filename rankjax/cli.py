@@ -26,24 +26,32 @@ def chosen_preset(argv: list[str] | None = None) -> str:
 
 
 def add_config_options(parser: argparse.ArgumentParser, preset: str = "") -> None:
-    """One --FIELD option per config field; the help shows the value `preset` gives it."""
+    """One --FIELD option per config field; the help shows the value `preset` gives it,
+    the common fields first, then the section of the preset's task (e.g. density maps and
+    nested crops for crowd counting); other tasks' sections are accepted but not shown."""
     shown_cfg = presets.PRESETS.get(preset)
-    group = parser.add_argument_group(
-        f"config fields (override the preset; the values shown are "
-        f"{'preset ' + preset + chr(39) + 's' if shown_cfg else 'the class defaults'})")
+    values = f"{'preset ' + preset + chr(39) + 's' if shown_cfg else 'the class defaults'}"
+    own = tasks.get(shown_cfg.task).config_section if shown_cfg else None
+    groups = {"": parser.add_argument_group(
+        f"config fields (override the preset; the values shown are {values})")}
     for field in dataclasses.fields(config_lib.Config):
         if field.name == "task":  # --task picks the preset instead
             continue
+        section = config_lib.section(field.name)
+        if section not in groups:
+            groups[section] = parser.add_argument_group(f"{section} task fields")
         value = getattr(shown_cfg, field.name) if shown_cfg else field.default
         shown = ",".join(value) if isinstance(value, tuple) else value
         text = field.metadata.get('help', '')
         if field.name == "dataset":
             text = "a reader of rankjax.datasets.DATASETS: " + "; ".join(
                 f"{' | '.join(datasets.for_task(task))} ({task})" for task in tasks.TASKS.names())
-        group.add_argument(f"--{field.name}", default=None,
-                           metavar=type(field.default).__name__.upper()
-                           if not isinstance(field.default, tuple) else "A,B",
-                           help=f"{text} ({shown!r})")
+        hidden = own is not None and section not in ("", own)
+        groups[section].add_argument(
+            f"--{field.name}", default=None,
+            metavar=type(field.default).__name__.upper()
+            if not isinstance(field.default, tuple) else "A,B",
+            help=argparse.SUPPRESS if hidden else f"{text} ({shown!r})")
 
 
 def add_debug_option(parser: argparse.ArgumentParser) -> None:

@@ -18,8 +18,16 @@ from typing import Any
 PARADIGMS = ("baseline", "rank_only", "rank_then_finetune", "multitask")
 
 
-def _f(default: Any, help: str) -> Any:
-    return dataclasses.field(default=default, metadata={"help": help})
+def _f(default: Any, help: str, section: str = "") -> Any:
+    """A field with its help; `section` names the kind of task that reads it ("crowd":
+    density maps and nested crops; "score": one score per image, e.g. quality), empty
+    for the fields every task reads. `--help` shows a task's own section only."""
+    return dataclasses.field(default=default, metadata={"help": help, "section": section})
+
+
+def section(field_name: str) -> str:
+    """The section of a Config field (see `_f`)."""
+    return CONFIG_FIELDS[field_name].metadata.get("section", "")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -37,7 +45,8 @@ class Config:
                       "folder (crowd); synthetic_iqa | live | tid2013 (iqa); empty: the data "
                       "is passed to train_and_evaluate in code")
     data_dir: str = _f("", "folder you unpacked the dataset into (synthetic: cache folder)")
-    fold: int = _f(0, "UCF_CC_50 cross-validation fold, 0..4 (the authors' split files)")
+    fold: int = _f(0, "UCF_CC_50 cross-validation fold, 0..4 (the authors' split files)",
+                   "crowd")
     unlabeled: str = _f("rest", "pool for ranked sets: rest (training images whose labels are "
                         "withheld), test_first_half / test_second_half (the test split's "
                         "images, unlabeled) and/or folders of images, comma-separated "
@@ -79,30 +88,38 @@ class Config:
     pair_strategy: str = _f("all", "all (paper) | random | hard (hard-negative mining); "
                             "rankjax.losses.PAIR_STRATEGIES")
     num_pairs: int = _f(0, "pairs kept per step by the random / hard strategies")
-    rank_pooling: str = _f("sum", "crowd ranking score of a crop: sum | mean of its density map")
+    rank_pooling: str = _f("sum", "crowd ranking score of a crop: sum | mean of its density "
+                           "map", "crowd")
     object_name: str = _f("people", "what is counted, in pictures and printed counts (e.g. "
-                          "cells)")
+                          "cells)", "crowd")
 
     # Crowd ranked sets (Algorithm 2) and labeled sampling.
-    crop_scale: float = _f(0.75, "s: each ranked crop is s times the previous one")
-    crop_scale_of: str = _f("side", "whether s scales the crop's side or area (unverified)")
-    anchor_region: int = _f(8, "r: anchors drawn from a centred region 1/r of the image's sides")
+    crop_scale: float = _f(0.75, "s: each ranked crop is s times the previous one", "crowd")
+    crop_scale_of: str = _f("side", "whether s scales the crop's side or area (unverified)",
+                            "crowd")
+    anchor_region: int = _f(8, "r: anchors drawn from a centred region 1/r of the image's "
+                            "sides", "crowd")
     patch_min: int = _f(56, "labeled patches: smallest square side in pixels")
     patch_max: int = _f(448, "labeled patches: largest square side in pixels")
-    density_sigma: float = _f(15.0, "Gaussian std per head in pixels (paper: 15)")
-    adaptive_sigma: bool = _f(False, "geometry-adaptive sigma (0.3 x mean 3-NN distance)")
-    rescale_images: float = _f(1.0, "resize whole images by this factor first (UCF_CC_50)")
+    density_sigma: float = _f(15.0, "Gaussian std per head in pixels (paper: 15)", "crowd")
+    adaptive_sigma: bool = _f(False, "geometry-adaptive sigma (0.3 x mean 3-NN distance)",
+                              "crowd")
+    rescale_images: float = _f(1.0, "resize whole images by this factor first (UCF_CC_50)",
+                               "crowd")
     density_scale: float = _f(1.0, "crowd targets are density x this during training, "
-                              "predictions are divided by it (larger gradients for sparse maps)")
+                              "predictions are divided by it (larger gradients for sparse "
+                              "maps)", "crowd")
     count_protocol: str = _f("whole", "how a count is predicted (validation, test, own images): "
                              "whole (the whole image in one pass) | tiles (tiles of "
-                             "image_size px at native resolution, as the training patches)")
+                             "image_size px at native resolution, as the training patches)",
+                             "crowd")
 
-    # IQA.
+    # Score tasks (one score per image, e.g. image quality).
     distortions: tuple[str, ...] = _f(
         ("gaussian_blur", "gaussian_noise", "jpeg", "jpeg2000"),
-        "comma-separated distortion types for ranked sets (rankjax.distortions.DISTORTIONS)")
-    test_crops: int = _f(30, "random crops averaged per test image (paper: 30)")
+        "comma-separated distortion types for ranked sets (rankjax.distortions.DISTORTIONS)",
+        "score")
+    test_crops: int = _f(30, "random crops averaged per test image (paper: 30)", "score")
 
     # Optimisation.
     optimizer: str = _f("sgd", "sgd (with momentum, paper) | adam")
@@ -162,6 +179,8 @@ class Config:
     def to_json(self) -> str:
         return json.dumps(dataclasses.asdict(self), indent=2, sort_keys=True)
 
+
+CONFIG_FIELDS: dict[str, dataclasses.Field] = {f.name: f for f in dataclasses.fields(Config)}
 
 def validate(cfg: Config) -> None:
     """Raises ValueError naming every problem with the fields' values (types, ranges,

@@ -79,3 +79,29 @@ def test_cpu_flag_applied_only_on_cpu_and_overridable():
     assert _xla_flags_in_child(JAX_PLATFORMS="cpu", RANKJAX_CPU_XLA_FLAGS="0") == ""
     mine = "--xla_cpu_experimental_ynn_fusion_type=individual_convolution"
     assert _xla_flags_in_child(JAX_PLATFORMS="cpu", XLA_FLAGS=mine) == mine
+
+
+def test_help_shows_the_task_s_own_fields_and_accepts_the_others():
+    """A quality user's --help has no density fields, a crowd user's no distortions; a
+    field of another task's section is still accepted (and checked) on the command line."""
+    import argparse
+
+    from rankjax import cli
+
+    def parser_for(preset):
+        parser = argparse.ArgumentParser()
+        parser.add_argument("--task")
+        parser.add_argument("--preset")
+        cli.add_config_options(parser, preset)
+        return parser
+
+    crowd, iqa = parser_for("crowd_cpu_small"), parser_for("iqa_cpu_small")
+    crowd_help, iqa_help = crowd.format_help(), iqa.format_help()
+    assert "--density_sigma" in crowd_help and "--distortions" not in crowd_help
+    assert "--distortions" in iqa_help and "--density_sigma" not in iqa_help
+    assert "--learning_rate" in crowd_help and "--learning_rate" in iqa_help
+    args = crowd.parse_args(["--task", "crowd", "--test_crops", "3"])
+    assert cli.config_from_args(args).test_crops == 3
+    assert {config_lib.section(f) for f in ("density_sigma", "count_protocol", "fold")} == {
+        "crowd"}
+    assert config_lib.section("distortions") == "score" and config_lib.section("steps") == ""

@@ -48,6 +48,9 @@ class Task:
     # Metrics for which a higher value is better (the others: lower is better).
     higher_is_better_metrics: tuple[str, ...] = ()
     cpu_small: dict = {}            # changes of the `*_cpu_small` presets beyond the shared ones
+    # The Config section this task reads besides the common fields (rankjax.config._f):
+    # --help shows it and hides the other tasks' sections.
+    config_section: str = ""
 
     # ---------------------------------------------------------------- config
     def cpu_small_changes(self, cfg: "Config") -> dict:

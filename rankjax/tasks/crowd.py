@@ -67,6 +67,7 @@ TEST_PICTURES = 2
 class CrowdTask(Task):
     name = "crowd"
     default_preset = "crowd_cpu_small"
+    config_section = "crowd"
     selection_metric = "mae"
     higher_is_better = False
     value_name = "count"

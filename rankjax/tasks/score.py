@@ -41,6 +41,7 @@ class ScoreTask(Task):
     selection_metric = "srocc"
     higher_is_better = True
     value_name = "score"
+    config_section = "score"
     evaluation_fields = ("test_crops", "certainty_pairs")
     higher_is_better_metrics = ("lcc", "srocc")
 
