@@ -66,13 +66,7 @@ def public_data():
 @pytest.fixture(scope="session")
 def crowd_folder(tmp_path_factory):
     """A tiny point-annotated crowd folder (6 train, 2 test images) for command-line runs."""
-    import numpy as np
-
     import fixtures
 
-    root = tmp_path_factory.mktemp("crowd")
-    for split, n in (("train", 6), ("test", 2)):
-        for i in range(n):
-            fixtures.write_image(str(root / split / f"{split}{i}.png"), 40, 48, seed=i)
-            np.savetxt(root / split / f"{split}{i}.txt", fixtures.random_points(i + 1, 40, 48, i))
-    return str(root)
+    return fixtures.make_labeled_folder(tmp_path_factory.mktemp("crowd"),
+                                        {"train": 6, "test": 2}, 40, 48)

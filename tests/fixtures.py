@@ -96,6 +96,18 @@ def make_point_folder(root):
     return root
 
 
+def make_labeled_folder(root, splits, height, width, points=lambda i: i + 1, suffix=".txt",
+                        delimiter=" "):
+    """A `folder` dataset: {split: number of images} PNGs of height x width, image i with
+    points(i) random points in a point file of `suffix` beside it."""
+    for split, n in splits.items():
+        for i in range(n):
+            write_image(os.path.join(root, split, f"{split}{i}.png"), height, width, seed=i)
+            np.savetxt(os.path.join(root, split, f"{split}{i}{suffix}"),
+                       random_points(points(i), height, width, i), delimiter=delimiter)
+    return str(root)
+
+
 def make_mall(root, frames=11, height=24, width=32):
     """Mall's layout: frames/seq_%06d.jpg and mall_gt.mat with frame{i}.loc and count."""
     os.makedirs(os.path.join(root, "frames"), exist_ok=True)

@@ -34,13 +34,9 @@ def one_device(monkeypatch):
 @pytest.fixture(scope="module")
 def my_cells(tmp_path_factory):
     """A labeled folder as the README describes it: images with a .csv of x, y points."""
-    root = tmp_path_factory.mktemp("my_cells")
-    for split, n in (("train", 10), ("test", 3)):
-        for i in range(n):
-            fixtures.write_image(str(root / split / f"{split}{i}.png"), 64, 80, seed=i)
-            points = fixtures.random_points(3 + i, 64, 80, i)
-            np.savetxt(root / split / f"{split}{i}.csv", points, delimiter=",")
-    return str(root)
+    return fixtures.make_labeled_folder(tmp_path_factory.mktemp("my_cells"),
+                                        {"train": 10, "test": 3}, 64, 80,
+                                        points=lambda i: 3 + i, suffix=".csv", delimiter=",")
 
 
 def readme_command():

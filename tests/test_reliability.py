@@ -175,6 +175,7 @@ def test_sigterm_releases_the_lock(tmp_path, crowd_folder):
         process.wait()
 
 
+@pytest.mark.filterwarnings("ignore::pytest.PytestUnraisableExceptionWarning")  # on purpose
 def test_a_stop_swallowed_by_a_finaliser_still_stops_the_next_step():
     """Python ignores an exception raised while a __del__ runs; the request is kept."""
     from rankjax import stopping
