@@ -560,13 +560,24 @@ def judge(table: Table, results: list[dict]) -> list[Judged]:
 
 
 def verdicts(table: Table, results: list[dict]) -> list[tuple[Claim, str]]:
-    """(claim, verdict in words with its numbers) for every claim of `table`."""
+    """(claim, verdict in words with its numbers) for every claim of `table`; in cell
+    tables also the same paired test on the last checkpoints, marked secondary (the
+    declared checkpoint is the best on validation: that one gives the verdict)."""
     out = []
     for j in judge(table, results):
         if j.paired is None:
             out.append((j.claim, j.unpaired()))
-        else:
-            out.append((j.claim, f"{j.short()} ({j.numbers(table)})"))
+            continue
+        text = f"{j.short()} ({j.numbers(table)})"
+        last = (statistics.paired(*(_per_seed(table, results, name, "metrics_last_checkpoint")
+                                    for name in (j.claim.better, j.claim.worse)),
+                                  table.higher_is_better) if table.kind == "cells" else None)
+        if last is not None:
+            digits = 3 if table.higher_is_better else 2
+            text += (f"; secondary, last checkpoints: gain {last.mean:+.{digits}f} "
+                     f"[{last.ci95[0]:+.{digits}f}, {last.ci95[1]:+.{digits}f}], t-test p "
+                     f"{last.t_p:.3g}, n {last.n}")
+        out.append((j.claim, text))
     return out
 
 
@@ -767,15 +778,18 @@ def note_template(table: Table) -> str:
 
 
 def fill_note(table: Table, results: list[dict]) -> str:
-    """The table's note with every {{ expression :format }} computed from `results`; a
-    placeholder that no result file can fill raises NoteError naming it, and so does a
-    decimal number typed into the note of a table declared from GENERATED_NOTES_FROM on."""
+    """The table's note with every {{ expression :format }} computed from `results`. Once
+    every (cell, seed) of the table ran, a placeholder that no result file can fill raises
+    NoteError naming it (before, it reads "(not run yet)"); so does a decimal number typed
+    into the note of a table declared from GENERATED_NOTES_FROM on."""
     template = note_template(table)
     if table.declared >= GENERATED_NOTES_FROM and typed_numbers(template):
         raise NoteError(f"experiments/notes/{table.name}.md types "
                         f"{', '.join(typed_numbers(template))}: write each number as a "
                         f"{{{{ placeholder }}}} filled from the result files")
     functions = note_functions(table, results)
+    ran = {(r["cell"], r["seed"]) for r in results}
+    complete = all((cell.name, seed) in ran for cell in table.cells for seed in table.seeds)
 
     def fill(match):
         body = match.group(1).strip()
@@ -785,6 +799,8 @@ def fill_note(table: Table, results: list[dict]) -> str:
         try:
             number = eval(expression, {"__builtins__": {}}, functions)  # noqa: S307
         except Exception as error:  # a missing cell, seed or key
+            if not complete and isinstance(error, KeyError):
+                return "(not run yet)"  # the table is still running
             raise NoteError(f"experiments/notes/{table.name}.md: {{{{{match.group(1)}}}}} "
                             f"cannot be filled from results/{table.name}: {error}") from error
         return format(number, spec.strip() or ".3g")
