@@ -40,7 +40,9 @@ weights, full-width VGG16 and a GPU).
 """
 
 
-def report(results_dir: str, output: str, data_dir_hint: str) -> str:
+def report(results_dir: str, output: str, data_dir_hint: str, readme: str | None = None) -> str:
+    """Writes `output` (RESULTS.md), a CSV and a plot per table from the result files; with
+    `readme`, also refreshes that file's generated blocks (<!-- results:TABLE -->)."""
     sections, judged = [HEADER], []
     for table in reproduce.TABLES.values():
         results = reproduce.load_results(table, results_dir)
@@ -59,6 +61,13 @@ def report(results_dir: str, output: str, data_dir_hint: str) -> str:
     sections.insert(1, reproduce.claims_at_a_glance(judged))
     text = "\n".join(sections)
     rundir.write_atomic(output, lambda f: f.write(text))
+    if readme and os.path.isfile(readme):
+        with open(readme) as f:
+            before = f.read()
+        after = reproduce.fill_blocks(before, {table.name: reproduce.readme_block(table, results)
+                                               for table, results in judged})
+        if after != before:
+            rundir.write_atomic(readme, lambda f: f.write(after))
     return text
 
 
@@ -113,7 +122,10 @@ def main() -> None:
                                  f"python benchmarks/reproduce.py --table {table.name}"))
     if args.report:
         try:
-            report(args.results_dir, args.output, "~/data")
+            # The README's generated blocks follow RESULTS.md when it is the repository's.
+            readme = (os.path.join(ROOT, "README.md") if os.path.abspath(args.output) ==
+                      os.path.join(ROOT, "RESULTS.md") else None)
+            report(args.results_dir, args.output, "~/data", readme)
         except ValueError as error:
             cli.fail(str(error))
         print(f"wrote {args.output}")

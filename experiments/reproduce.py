@@ -581,6 +581,34 @@ def verdicts(table: Table, results: list[dict]) -> list[tuple[Claim, str]]:
     return out
 
 
+def readme_block(table: Table, results: list[dict]) -> str:
+    """A short generated summary of `table` for another document (README): per cell the
+    seeds, the headline metric and count ratio (mean ± std), then each claim's verdict."""
+    rows = summarise(table, results)
+    key = ("validation_" if table.split == "validation" else "") + table.metric
+    extra = "count_ratio" if any("count_ratio_mean" in row for row in rows) else ""
+    lines = [f"| cell | seeds | {key} (best checkpoint on validation) |"
+             + (f" {extra} |" if extra else ""), "|---|---|---|" + ("---|" if extra else "")]
+    for row in rows:
+        lines.append(f"| {row['cell']} | {row['seeds']} | {row[f'{key}_mean']:.4g} ± "
+                     f"{row[f'{key}_std']:.2g} |" + (f" {row[f'{extra}_mean']:.3g} |"
+                                                    if extra else ""))
+    lines += [""] + [f"- {claim.text}: {verdict}" for claim, verdict in verdicts(table, results)]
+    return "\n".join(lines) + "\n"
+
+
+def fill_blocks(text: str, blocks: dict[str, str]) -> str:
+    """`text` with the part between `<!-- results:NAME -->` and `<!-- /results:NAME -->`
+    replaced by blocks[NAME] (names without a block are left as they are)."""
+    for name, block in blocks.items():
+        start, end = f"<!-- results:{name} -->", f"<!-- /results:{name} -->"
+        if start in text and end in text:
+            head, rest = text.split(start, 1)
+            _, tail = rest.split(end, 1)
+            text = f"{head}{start}\n{block}{end}{tail}"
+    return text
+
+
 def claims_at_a_glance(tables: list[tuple[Table, list[dict]]]) -> str:
     """Markdown: one row per claim of every (table, its results): the paper's or ours, the
     verdict and the numbers it rests on (the tables below give the reasoning)."""

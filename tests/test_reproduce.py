@@ -278,3 +278,17 @@ def test_a_note_is_filled_from_the_result_files_and_fails_on_what_they_lack(tmp_
         reproduce.fill_note(table, results)
     assert reproduce.typed_numbers("11.25 and {{ 2.5 }}, 3 seeds, ratio -0.9") == [
         "11.25", "-0.9"]
+
+
+def test_a_readme_block_is_regenerated_between_its_markers():
+    table = dataclasses.replace(reproduce.TABLES["smoke"], seeds=(0, 1))
+    results = [result("baseline_50%", 0, 10.0), result("baseline_50%", 1, 12.0),
+               result("multitask_50%", 0, 9.0), result("multitask_50%", 1, 11.0)]
+    block = reproduce.readme_block(table, results)
+    assert "| baseline_50% | 2 | 11 ± 1.4 |" in block
+    assert "| multitask_50% | 2 | 10 ± 1.4 |" in block
+    assert "- ranking helps with 50% of the labels: too few seeds (2 of 6)" in block
+    text = "intro\n<!-- results:smoke -->\nold numbers\n<!-- /results:smoke -->\nrest\n"
+    filled = reproduce.fill_blocks(text, {"smoke": block, "other": "x"})
+    assert filled == f"intro\n<!-- results:smoke -->\n{block}<!-- /results:smoke -->\nrest\n"
+    assert reproduce.fill_blocks(filled, {"smoke": block}) == filled  # stable
