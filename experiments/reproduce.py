@@ -153,6 +153,14 @@ NO_NOISE = "gaussian_blur,jpeg,jpeg2000"
 DATA_DIR = "{data_dir}"
 
 
+# The claim tables' seeds: at least 6, so that paired tests can decide (statistics.MIN_SEEDS).
+SIX_SEEDS = (0, 1, 2, 3, 4, 5)
+# The rank hinge's margin (people) in the claim tables' multitask cells: margin_shb's choice
+# on validation MAE (the lowest mean over its seeds; results/margin_shb), set when that
+# sweep finished and before any claim-table run.
+CLAIM_MARGIN = 1.0
+
+
 def _tables() -> dict[str, Table]:
     tables = [
         _scarcity("label_scarcity_shb", "ShanghaiTech B: labeled fraction x paradigm",
@@ -240,6 +248,37 @@ def _tables() -> dict[str, Table]:
                   for m in (0.0, 0.25, 1.0, 4.0)), "mae", seeds=(0, 1), x_field="margin",
             line_field="paradigm", papers_claims=False, split="validation",
             declared="2026-12-04"),
+        # Issue #29's claim tables, declared 2026-12-04 before any of their runs: claims,
+        # primary metric (test MAE of the checkpoint best on validation), seeds 0-5, and
+        # paired verdicts (experiments/statistics.py). The multitask cells use the margin
+        # margin_shb chooses on validation (CLAIM_MARGIN).
+        Table("mall_paper_protocol", "Mall, the paper's UCSD protocol: 40 labeled frames, "
+              "ranked sets from one half of the test stretch, scored on the other half", tuple(
+                  Cell(f"{paradigm}_{scored}", "crowd_mall_cpu_small",
+                       {"paradigm": paradigm, "labeled_images": 40, "test_part": scored,
+                        "unlabeled": ranked, **({"margin": CLAIM_MARGIN}
+                                                if paradigm == "multitask" else {})},
+                       "mall_dataset-new")
+                  for scored, ranked in (("second_half", "test_first_half"),
+                                         ("first_half", "test_second_half"))
+                  for paradigm in ("baseline", "multitask")), "mae", tuple(
+                Claim(f"ranking frames of the test stretch's {ranked} half helps on its "
+                      f"{scored} half", f"multitask_{scored}_half", f"baseline_{scored}_half",
+                      paper_gain=1 - 1.17 / 1.60, papers=True)
+                for scored, ranked in (("second", "first"), ("first", "second"))),
+            seeds=SIX_SEEDS, x_field="", line_field="paradigm", declared="2026-12-04"),
+        Table("transfer_shb_to_sha", "Transfer: ShanghaiTech B labels, ranked sets from "
+              "ShanghaiTech A training images, scored on ShanghaiTech A", tuple(
+                  Cell(paradigm, "crowd_shb_cpu_small",
+                       {"paradigm": paradigm,
+                        "unlabeled": f"{DATA_DIR}/ShanghaiTech/part_A/train_data/images",
+                        "test_dataset": "shanghaitech_a",
+                        "test_data_dir": f"{DATA_DIR}/ShanghaiTech",
+                        **({"margin": CLAIM_MARGIN} if paradigm == "multitask" else {})},
+                       "ShanghaiTech") for paradigm in ("baseline", "multitask")), "mae",
+            (Claim("ranking unlabeled images of the target domain helps transfer",
+                   "multitask", "baseline", paper_gain=1 - 337.6 / 349.5, papers=True),),
+            seeds=SIX_SEEDS, x_field="", line_field="paradigm", declared="2026-12-04"),
         # A few seconds per cell: the runner's own test, and a first try on any machine.
         Table("smoke", "Synthetic crowds, tiny network (a check of the runner)", tuple(
             Cell(f"{paradigm}_{round(f * 100)}%", "crowd_cpu_small",
