@@ -8,8 +8,8 @@
 Each (cell, seed) trains in runs/reproduce/<table>/<cell>/seed<k> (rerun the command
 after a kill: the cell resumes, finished cells are skipped) and leaves a small JSON in
 results/<table>/. --report regenerates RESULTS.md, CSVs and plots from those files
-without training. Tables are declared in experiments/reproduce.py; each table's note is
-experiments/notes/<table>.md, whose {{ placeholders }} the report fills in from the
+without training. Tables are declared in experiments/tables/ (one module each); each
+table's note is experiments/notes/<table>.md, whose {{ placeholders }} the report fills in from the
 table's result files (--check_notes lists the numbers older notes still type by hand).
 """
 

@@ -1,0 +1,35 @@
+"""The tables, one module per table (experiments/tables/<name>.py, each defining TABLE),
+in the order RESULTS.md shows them. A new table: a module here, its name in ORDER, and its
+note in experiments/notes/<name>.md."""
+
+from __future__ import annotations
+
+import importlib
+
+from experiments.declare import Table
+
+ORDER = (
+    "label_scarcity_shb",
+    "label_scarcity_mall",
+    "validation_mall",
+    "label_scarcity_clive",
+    "paradigms_shb",
+    "ranked_sets_clive",
+    "active_learning_shb",
+    "labels_curve_shb",
+    "margin_shb",
+    "margin_default",
+    "mall_paper_protocol",
+    "transfer_shb_to_sha",
+    "default_crowd",
+    "smoke",
+)
+
+
+def load() -> dict[str, Table]:
+    tables = {name: importlib.import_module(f"experiments.tables.{name}").TABLE
+              for name in ORDER}
+    for name, table in tables.items():
+        if table.name != name:
+            raise ValueError(f"experiments/tables/{name}.py declares table {table.name!r}")
+    return tables

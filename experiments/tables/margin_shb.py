@@ -1,0 +1,13 @@
+"""The `margin_shb` table (its note: experiments/notes/margin_shb.md)."""
+
+from experiments.declare import Cell, Table
+
+TABLE = (
+    Table("margin_shb", "ShanghaiTech B at 10 % labels: the rank hinge's margin, chosen "
+          "on validation", tuple(
+              Cell(f"margin_{m:g}", "crowd_shb_cpu_small",
+                   {"paradigm": "multitask", "labeled_fraction": 0.1, "margin": m},
+                   "ShanghaiTech") for m in (0.0, 0.25, 1.0, 4.0)), "mae", seeds=(0, 1),
+        x_field="margin", line_field="paradigm", papers_claims=False, split="validation",
+        declared="2026-12-04")
+)
