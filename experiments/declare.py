@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import dataclasses
 
-from rankjax import presets
+from rankjax import presets, tasks
 
 
 @dataclasses.dataclass(frozen=True)
@@ -76,7 +76,6 @@ class Table:
     @property
     def higher_is_better(self) -> bool:
         """Which way the headline metric is better, as the task of the table's cells says."""
-        from rankjax import tasks
         return tasks.get(presets.get_preset(self.cells[0].preset).task
                          ).metric_higher_is_better(self.metric)
 

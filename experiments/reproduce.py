@@ -20,10 +20,12 @@ import time
 from typing import Any
 
 import numpy as np
+from tqdm import tqdm
 
 from experiments import statistics, tables as tables_lib
 from experiments.declare import DATA_DIR, Cell, Claim, Table  # noqa: F401  (re-exported)
-from rankjax import config as config_lib, rundir
+from rankjax import active, config as config_lib, experiment, rundir
+from rankjax import pictures
 from rankjax import presets
 from rankjax.platform import machine
 
@@ -108,10 +110,6 @@ def run_table(table: Table, data_dir: str, runs_dir: str, results_dir: str,
               cells: tuple[str, ...] | None = None) -> list[dict]:
     """Trains every missing (cell, seed) (of `cells` only, if given; seed by seed, so
     that a partial table has whole seeds); returns every result of the table."""
-    from tqdm import tqdm
-
-    from rankjax import experiment
-
     seeds = tuple(seeds or table.seeds)
     unknown = set(cells or ()) - {cell.name for cell in table.cells}
     if unknown:
@@ -136,7 +134,6 @@ def run_table(table: Table, data_dir: str, runs_dir: str, results_dir: str,
         start = time.time()
         curve = None
         if cfg.active_learning:
-            from rankjax import active
             curve = active.run(cfg, workdir, progress=False)
             last_dir = os.path.join(workdir, f"cycle_{curve[-1]['cycle']}")
             metrics = {k: v for k, v in curve[-1].items()
@@ -480,8 +477,7 @@ def plot(table: Table, rows: list[dict], path: str) -> str | None:
     """Metric vs the x field, one line per line-field value, error bars = std over seeds."""
     if not table.x_field or not rows:
         return None
-    from rankjax import pictures  # noqa: F401  (selects the Agg backend)
-    import matplotlib.pyplot as plt
+    plt = pictures.plt  # Agg backend, chosen by rankjax.pictures
 
     key = ("validation_" if table.split == "validation" else "") + table.metric
     figure, axis = plt.subplots(figsize=(5.5, 4))
