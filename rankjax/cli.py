@@ -93,6 +93,23 @@ def dataset_settings_left_behind(preset: str, cfg: config_lib.Config, dataset: s
     return changes
 
 
+class _CurrentStderrHandler(logging.StreamHandler):
+    """Writes to `sys.stderr` as it is when a record is emitted, not when the handler was made:
+    a notebook, a test harness or a second `main()` in one process may replace it (a handler
+    holding the old, closed stream would print "Logging error" for every record)."""
+
+    def __init__(self):
+        super().__init__()
+
+    @property
+    def stream(self):
+        return sys.stderr
+
+    @stream.setter
+    def stream(self, value):  # StreamHandler.__init__ assigns one; the property ignores it
+        pass
+
+
 def setup_logging() -> None:
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
     root = logging.getLogger()
@@ -103,7 +120,7 @@ def setup_logging() -> None:
                                                                           sys.__stderr__):
             root.removeHandler(handler)
     if not any(getattr(handler, "rankjax", False) for handler in root.handlers):
-        handler = logging.StreamHandler(sys.stderr)
+        handler = _CurrentStderrHandler()
         handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(message)s",
                                                datefmt="%H:%M:%S"))
         handler.rankjax = True

@@ -6,7 +6,9 @@ The command lines run in this process (`train.main(argv)`, `eval.main(argv)`) on
 device, except where a real second process is the point (the lock)."""
 
 import csv
+import io
 import json
+import logging
 import os
 import signal
 import subprocess
@@ -20,7 +22,7 @@ import pytest
 import eval as eval_cli
 import fixtures
 import train as train_cli
-from rankjax import api, checkpoints, sharding
+from rankjax import api, checkpoints, cli, sharding
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 TINY = ["--width", "0.125", "--image_size", "32", "--labeled_batch", "2", "--ranked_groups", "1",
@@ -334,3 +336,18 @@ def test_a_labeled_set_smaller_than_the_batch_gets_a_warning(tmp_path, crowd_fol
     train_cli.main(tiny_run(crowd_folder, str(tmp_path / "one"), 2, "--labeled_fraction",
                             "0.01", "--labeled_batch", "4"))
     assert "only 1 labeled image(s), fewer than labeled_batch 4" in caplog.text
+
+
+def test_logging_follows_a_replaced_stderr(monkeypatch):
+    """`main()` twice in one process (a notebook, pytest's capture): the second run's log lines
+    reach the stderr of that moment, not the closed stream of the first (seen in CI as
+    "--- Logging error --- ValueError: I/O operation on closed file")."""
+    first, second = io.StringIO(), io.StringIO()
+    monkeypatch.setattr(sys, "stderr", first)
+    cli.setup_logging()
+    first.close()
+    monkeypatch.setattr(sys, "stderr", second)
+    cli.setup_logging()
+    logging.getLogger("rankjax.test").info("after the first stream closed")
+    printed = second.getvalue()
+    assert "Logging error" not in printed and "INFO after the first stream closed" in printed, printed
