@@ -607,16 +607,17 @@ DATASETS.register("clive", Dataset("iqa", lambda data_dir: _with_sizes(_clive(da
 
 # Datasets prepared with TFDS (rankjax.tfds_datasets): `tfds:BUILDER[/CONFIG]`, with
 # --data_dir the TFDS data directory (default ~/tensorflow_datasets, or gs://...).
-# (builder, config or None) -> (the reader its builder uses, task, fold)
+# (builder, config or None) -> (the reader its builder uses, fold); the reader's Dataset says
+# the task and whether the set is split by reference image.
 TFDS_SOURCES = {
-    ("shanghaitech", "part_a"): ("shanghaitech_a", "crowd", 0),
-    ("shanghaitech", "part_b"): ("shanghaitech_b", "crowd", 0),
-    **{("ucf_cc50", f"fold{k}"): ("ucf_cc_50", "crowd", k) for k in range(5)},
-    ("ucf_qnrf", None): ("ucf_qnrf", "crowd", 0),
-    ("mall", None): ("mall", "crowd", 0),
-    ("live", None): ("live", "iqa", 0),
-    ("tid2013", None): ("tid2013", "iqa", 0),
-    ("clive", None): ("clive", "iqa", 0),
+    ("shanghaitech", "part_a"): ("shanghaitech_a", 0),
+    ("shanghaitech", "part_b"): ("shanghaitech_b", 0),
+    **{("ucf_cc50", f"fold{k}"): ("ucf_cc_50", k) for k in range(5)},
+    ("ucf_qnrf", None): ("ucf_qnrf", 0),
+    ("mall", None): ("mall", 0),
+    ("live", None): ("live", 0),
+    ("tid2013", None): ("tid2013", 0),
+    ("clive", None): ("clive", 0),
 }
 
 
@@ -628,10 +629,12 @@ def _tfds_reader(name: str, by_reference: bool) -> Callable:
 
 
 def _register_tfds() -> None:
-    for (builder, config), (_, task, _) in TFDS_SOURCES.items():
+    for (builder, config), (reader, _) in TFDS_SOURCES.items():
         name = f"{builder}/{config}" if config else builder
-        DATASETS.register(f"tfds:{name}", Dataset(task, _tfds_reader(name, task == "iqa"),
-                                                   by_reference=task == "iqa"))
+        source = DATASETS.get(reader)
+        DATASETS.register(f"tfds:{name}", Dataset(
+            source.task, _tfds_reader(name, source.by_reference),
+            by_reference=source.by_reference))
 
 
 _register_tfds()

@@ -29,15 +29,16 @@ score. Training writes the bytes of a split once to the local cache
 from __future__ import annotations
 
 import hashlib
+import json
 import os
 
 import numpy as np
 import tensorflow_datasets as tfds
 
-from rankjax import datasets, synthetic
+from rankjax import datasets, synthetic, tasks
 
 VERSION = tfds.core.Version("1.0.0")
-SOURCES = datasets.TFDS_SOURCES  # (builder, config or None) -> (reader, task, fold)
+SOURCES = datasets.TFDS_SOURCES  # (builder, config or None) -> (reader, fold)
 WHERE = {
     "shanghaitech": "ShanghaiTech (Zhang et al., CVPR 2016), e.g. from the authors' page or "
                     "Kaggle; --manual_dir is the folder holding part_A/ and part_B/",
@@ -57,21 +58,30 @@ WHERE = {
 
 
 def _features(task: str) -> tfds.features.FeaturesDict:
-    common = {"image": tfds.features.Image(), "name": tfds.features.Text(),
-              "height": np.int32, "width": np.int32}
-    if task == "crowd":
-        return tfds.features.FeaturesDict({
-            **common, "points": tfds.features.Tensor(shape=(None, 2), dtype=np.float32)})
-    return tfds.features.FeaturesDict({**common, "score": np.float32,
-                                       "reference": tfds.features.Text()})
+    """The example schema: the image file and its size, then what the task's records hold
+    (Task.record_fields)."""
+    def feature(shape, dtype):
+        if dtype == "text":
+            return tfds.features.Text()
+        return tfds.features.Tensor(shape=shape, dtype=np.dtype(dtype)) if shape else \
+            np.dtype(dtype)
+
+    return tfds.features.FeaturesDict({
+        "image": tfds.features.Image(), "name": tfds.features.Text(), "height": np.int32,
+        "width": np.int32, **{name: feature(*spec)
+                              for name, spec in tasks.get(task).record_fields.items()}})
 
 
-def _example(record) -> dict:
-    example = {"image": record.path, "name": record.name, "height": record.height,
-               "width": record.width}
-    if isinstance(record, datasets.CrowdRecord):
-        return {**example, "points": np.asarray(record.points, np.float32).reshape(-1, 2)}
-    return {**example, "score": record.score, "reference": record.reference}
+def _example(task: str, record) -> dict:
+    return {"image": record.path, "name": record.name, "height": record.height,
+            "width": record.width, **tasks.get(task).record_values(record)}
+
+
+def _json_value(value):
+    """A TFDS example's value as JSON (text comes back as bytes, tensors as arrays)."""
+    if isinstance(value, bytes):
+        return value.decode()
+    return np.asarray(value).tolist()
 
 
 with tfds.core.registered.skip_registration():  # the base itself is no dataset
@@ -79,28 +89,28 @@ with tfds.core.registered.skip_registration():  # the base itself is no dataset
         """Reads the unpacked files of `manual_dir` with the rankjax reader of SOURCES."""
         VERSION = VERSION
 
-        @classmethod
-        def _source(cls, config_name):
-            return SOURCES[(cls.name, config_name)]
+        def _source(self) -> tuple[datasets.Dataset, int]:
+            """The rankjax reader of this builder (config) and its fold."""
+            reader, fold = SOURCES[(self.name, self.builder_config.name if self.builder_config
+                                    else None)]
+            return datasets.DATASETS.get(reader), fold
 
         def _info(self) -> tfds.core.DatasetInfo:
-            _, task, _ = self._source(self.builder_config.name if self.builder_config else None)
-            return self.dataset_info_from_configs(features=_features(task),
+            return self.dataset_info_from_configs(features=_features(self._source()[0].task),
                                                   disable_shuffling=True)  # reader's order
 
         def _split_generators(self, dl_manager):
-            reader, _, fold = self._source(self.builder_config.name if self.builder_config
-                                           else None)
+            dataset, fold = self._source()
             data_dir = os.fspath(dl_manager.manual_dir)
-            dataset = datasets.DATASETS.get(reader)
             if dataset.by_reference:
                 return {"full": self._generate_examples(dataset.read(data_dir))}
             return {split: self._generate_examples(dataset.read(data_dir, split, fold))
                     for split in ("train", "test")}
 
         def _generate_examples(self, records):
+            task = self._source()[0].task
             for index, record in enumerate(records):
-                yield f"{index:06d}", _example(record)
+                yield f"{index:06d}", _example(task, record)
 
 
 def _builder(name: str, configs: tuple[str, ...] = ()) -> type:
@@ -135,9 +145,9 @@ def read(name: str, tfds_data_dir: str, split: str | None) -> list:
     """Records of a prepared dataset (`name` as in SOURCES, e.g. "shanghaitech/part_b").
     On first use the split is read once: its images are written to the local cache and
     its records beside them (records.json); later uses read only that file."""
-    import json
-
     _check_name(name)
+    builder_name, _, config = name.partition("/")
+    task = tasks.get(datasets.DATASETS.get(SOURCES[(builder_name, config or None)][0]).task)
     builder = tfds.builder(name, data_dir=tfds_data_dir or None)
     split = split or "full"
     if not builder.is_prepared():
@@ -161,30 +171,17 @@ def read(name: str, tfds_data_dir: str, split: str | None) -> list:
             os.makedirs(os.path.join(folder, f"{index:06d}"))
             with open(os.path.join(folder, file_name), "wb") as f:
                 f.write(example["image"])
-            row = {"file": file_name, "height": int(example["height"]),
-                   "width": int(example["width"])}
-            if "points" in example:
-                row["points"] = example["points"].tolist()
-            else:
-                row.update(score=float(example["score"]),
-                           reference=example["reference"].decode())
-            rows.append(row)
+            rows.append({"file": file_name, "height": int(example["height"]),
+                         "width": int(example["width"]),
+                         **{field: _json_value(example[field]) for field in task.record_fields}})
         with open(os.path.join(folder, RECORDS_FILE), "w") as f:
             json.dump(rows, f)
 
     folder = synthetic.materialise(target, write)
     with open(os.path.join(folder, RECORDS_FILE)) as f:
         rows = json.load(f)
-    records = []
-    for row in rows:
-        path, size = os.path.join(folder, row["file"]), dict(height=row["height"],
-                                                            width=row["width"])
-        if "points" in row:
-            points = np.asarray(row["points"], np.float32).reshape(-1, 2)
-            records.append(datasets.CrowdRecord(path, points, **size))
-        else:
-            records.append(datasets.QualityRecord(path, row["score"], row["reference"], **size))
-    return records
+    return [task.make_record(os.path.join(folder, row["file"]), row["height"], row["width"], row)
+            for row in rows]
 
 
 def prepare(name: str, manual_dir: str, data_dir: str = "") -> str:

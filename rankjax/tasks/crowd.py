@@ -73,6 +73,7 @@ class CrowdTask(Task):
     value_name = "count"
     evaluation_fields = ("count_protocol", "certainty_pairs")
     higher_is_better_metrics = ("count_correlation",)
+    record_fields = {"points": ((None, 2), "float32")}  # x, y in pixels of the image as read
 
     def cpu_small_changes(self, cfg):
         if cfg.dataset.startswith("synthetic"):  # the embedded cartoons: 64 px suffices
@@ -84,6 +85,10 @@ class CrowdTask(Task):
         own = datasets.DATASETS.get(cfg.dataset).cpu_settings if cfg.dataset in \
             datasets.DATASETS else {}
         return {**REAL_DATA_CPU, **own}
+
+    def make_record(self, path, height, width, values):
+        points = np.asarray(values["points"], np.float32).reshape(-1, 2)
+        return datasets.CrowdRecord(path, points, height=int(height), width=int(width))
 
     def validate(self, cfg):
         problems = []
