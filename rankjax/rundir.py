@@ -20,6 +20,8 @@ import os
 import socket
 
 import jax
+import tensorflow as tf
+from clu import metric_writers
 
 from rankjax import config as config_lib, storage
 from rankjax.config import Config
@@ -128,8 +130,7 @@ class MetricsLog:
 
     def _summaries(self):
         if self._writer is None and self._tensorboard_dir:
-            import tensorflow as tf
-            self._writer = tf.summary.create_file_writer(self._tensorboard_dir)
+            self._writer = metric_writers.SummaryWriter(self._tensorboard_dir)
         return self._writer
 
     def write(self, row: dict) -> None:
@@ -139,11 +140,9 @@ class MetricsLog:
             f.write(json.dumps(row) + "\n")
         writer = self._summaries()
         if writer is not None and row.get("kind") in ("train", "validation"):
-            import tensorflow as tf
-            with writer.as_default(step=int(row["step"])):
-                for key, value in row.items():
-                    if key not in ("kind", "step") and isinstance(value, (int, float)):
-                        tf.summary.scalar(f"{row['kind']}/{key}", float(value))
+            writer.write_scalars(int(row["step"]), {
+                f"{row['kind']}/{key}": float(value) for key, value in row.items()
+                if key not in ("kind", "step") and isinstance(value, (int, float))})
             writer.flush()
 
     def pictures(self, folder: str, step: int, tag: str = "validation") -> None:
@@ -151,12 +150,10 @@ class MetricsLog:
         writer = self._summaries()
         if writer is None or not storage.isdir(folder):
             return
-        import tensorflow as tf
-        with writer.as_default(step=step):
-            for name in storage.listdir(folder):
-                if name.endswith(".png"):
-                    image = tf.io.decode_png(tf.io.read_file(storage.join(folder, name)), 3)
-                    tf.summary.image(f"{tag}/{name[:-4]}", image[None], step=step)
+        writer.write_images(step, {
+            f"{tag}/{name[:-4]}": tf.io.decode_png(tf.io.read_file(storage.join(folder, name)),
+                                                   3).numpy()
+            for name in storage.listdir(folder) if name.endswith(".png")})
         writer.flush()
 
     def close(self) -> None:
