@@ -120,6 +120,11 @@ class Config:
         "comma-separated distortion types for ranked sets (rankjax.distortions.DISTORTIONS)",
         "score")
     test_crops: int = _f(30, "random crops averaged per test image (paper: 30)", "score")
+    score_offset: float = _f(0.0, "the network predicts (score - score_offset) / score_scale: "
+                             "training targets are mapped so, predictions back, and the "
+                             "margin stays in score units (e.g. 50 for a 0-100 MOS)", "score")
+    score_scale: float = _f(1.0, "see score_offset (e.g. 25 for a 0-100 MOS: the network's "
+                            "outputs stay near -2..2 whatever the scores' units)", "score")
 
     # Optimisation.
     optimizer: str = _f("sgd", "sgd (with momentum, paper) | adam")
@@ -197,6 +202,7 @@ def validate(cfg: Config) -> None:
     need(cfg.image_size > 0 and cfg.image_size % 16 == 0,
          f"image_size must be a positive multiple of 16 (output stride), got {cfg.image_size}")
     need(cfg.width > 0, f"width must be positive, got {cfg.width}")
+    need(cfg.score_scale > 0, f"score_scale must be positive, got {cfg.score_scale}")
     need(cfg.optimizer in ("sgd", "adam"), f"optimizer must be sgd or adam, got {cfg.optimizer!r}")
     need(cfg.init in ("scratch", "imagenet"), f"init must be scratch or imagenet, got {cfg.init!r}")
     need(cfg.init != "imagenet" or bool(cfg.weights_file),

@@ -159,6 +159,25 @@ def test_iqa_eval_crops_and_too_small_images(tmp_path):
         tasks.get("iqa").evaluate(big, predict, None, test)
 
 
+def test_score_offset_and_scale_map_targets_and_predictions(tmp_path):
+    """The network learns (score - offset) / scale; evaluation maps its outputs back, and the
+    hinge's margin stays in score units: the same batch and predictions, by hand."""
+    plain = iqa_cfg(tmp_path, margin=2.0)
+    mapped = plain.replace(score_offset=4.0, score_scale=0.5)
+    raw = next(input_pipeline.train_batches(sources_for(plain), plain, 0, 2, 1))
+    scaled = next(input_pipeline.train_batches(sources_for(mapped), mapped, 0, 2, 1))
+    np.testing.assert_allclose(scaled["labeled"]["target"],
+                               (raw["labeled"]["target"] - 4.0) / 0.5, rtol=1e-6)
+    np.testing.assert_array_equal(scaled["labeled"]["image"], raw["labeled"]["image"])
+    task = tasks.get("iqa")
+    assert task.rank_margin(plain) == 2.0 and task.rank_margin(mapped) == 4.0
+    test = input_pipeline.build_sources(mapped).test
+    result = task.evaluate(mapped, lambda params, stack: np.full(len(stack), 3.0), None, test)
+    assert {p.predicted for p in result.predictions} == {4.0 + 0.5 * 3.0}
+    assert task.predict_image(mapped, lambda params, stack: np.full(len(stack), -1.0), None,
+                              np.zeros((40, 40, 3), np.float32)) == {"score": 4.0 - 0.5}
+
+
 def test_empty_pool_is_a_clear_error(shb):
     cfg = crowd_cfg(dataset="shanghaitech_b", data_dir=shb)
     sources = input_pipeline.Sources(sources_for(cfg).labeled, [], [], [])

@@ -83,8 +83,22 @@ class ScoreTask(Task):
     def truth(self, record):
         return float(record.score)
 
+    def rank_margin(self, cfg):
+        # The margin is in score units; the network's outputs are scores / score_scale.
+        return cfg.margin / cfg.score_scale
+
+    def readable_losses(self, cfg, row):
+        if "regression_loss" not in row or cfg.score_scale == 1:
+            return {}
+        # Half the squared error per image in score units, as if score_scale were 1.
+        return {"score_loss": row["regression_loss"] * cfg.score_scale ** 2}
+
     def describe(self, cfg):
+        mapped = ([f"targets: (score - {cfg.score_offset:g}) / {cfg.score_scale:g} while "
+                   f"training (score_offset, score_scale; predictions are mapped back)"]
+                  if (cfg.score_offset, cfg.score_scale) != (0, 1) else [])
         return [f"training crops: random {cfg.image_size} px crops, flipped at random",
+                *mapped,
                 f"scores: the mean over {cfg.test_crops} random {cfg.image_size} px crops "
                 f"per image (test_crops)"]
 
@@ -102,7 +116,8 @@ class ScoreTask(Task):
             patch = random_crop(example["image"], size, seeds[0], example["path"])
             patch = tf.cond(tf.random.stateless_uniform((), seeds[1]) < 0.5,
                             lambda: patch[:, ::-1], lambda: patch)
-            return {"image": patch / 255.0, "target": example["score"]}
+            return {"image": patch / 255.0,
+                    "target": (example["score"] - cfg.score_offset) / cfg.score_scale}
 
         return sample
 
@@ -138,6 +153,7 @@ class ScoreTask(Task):
     # ---------------------------------------------------------------- evaluation
     def evaluate(self, cfg, predict, params, records, first_index=0):
         seed, size, n = cfg.seed, cfg.image_size, cfg.test_crops
+        to_score = score_of(cfg)
 
         def crops_of(index, example):
             return eval_crops(image_io.decode(example["path"]), size, n, seed,
@@ -149,7 +165,7 @@ class ScoreTask(Task):
         ds = ds.map(crops_of, num_parallel_calls=AUTOTUNE).prefetch(2).with_options(options)
         predictions = [
             evaluation.Prediction(record.name, record.score,
-                                  float(np.mean(predict(params, stack))), record.path)
+                                  to_score(np.mean(predict(params, stack))), record.path)
             for record, stack in zip(records, ds.as_numpy_iterator())]
         return Evaluation(self._metrics(predictions), predictions, records)
 
@@ -169,7 +185,7 @@ class ScoreTask(Task):
                                      antialias=True)
         stack = eval_crops(pixels, size, cfg.test_crops, cfg.seed, tf.constant(index, tf.int64),
                            tf.constant("image")).numpy()
-        return {"score": float(np.mean(predict(params, stack)))}
+        return {"score": score_of(cfg)(np.mean(predict(params, stack)))}
 
 
 class QualityTask(ScoreTask):
@@ -244,6 +260,11 @@ def distortion_pair_accuracy(predict: Callable, params, paths: list[str], size: 
         out[kind] = {"pair_accuracy": float(right[:, upper].mean()),
                      "mean_score_per_level": [float(v) for v in scores.mean(0)]}
     return out
+
+
+def score_of(cfg) -> Callable[[float], float]:
+    """The network's output (mean over crops) -> a score in the dataset's units."""
+    return lambda output: cfg.score_offset + cfg.score_scale * float(output)
 
 
 def quality_levels(k: int) -> tuple[int, ...]:
