@@ -519,17 +519,22 @@ class NoteError(ValueError):
 
 
 def _field(result: dict, key: str):
+    """`key` is a dotted path; a number indexes a list (e.g. "curve.1.mae")."""
     value = result
     for part in key.split("."):
-        if not isinstance(value, dict) or part not in value:
+        if isinstance(value, list) and part.isdigit() and int(part) < len(value):
+            value = value[int(part)]
+        elif isinstance(value, dict) and part in value:
+            value = value[part]
+        else:
             raise KeyError(key)
-        value = value[part]
     return value
 
 
 def note_functions(table: Table, results: list[dict]) -> dict:
     """What a note's placeholders may call; `key` is a dotted path in a result file
-    (e.g. "metrics.mae", "best_validation.mae", "training.hinge_active_share"):
+    (e.g. "metrics.mae", "best_validation.mae", "training.hinge_active_share", "curve.1.mae"
+    for the second cycle of an active-learning curve):
     value(cell, seed, key); mean / std / minimum / maximum (cell, key) over seeds;
     difference(a, b, seed, key) and mean_difference(a, b, key) over the seeds both ran;
     seeds(cell): how many seeds ran."""

@@ -276,6 +276,13 @@ def test_a_note_is_filled_from_the_result_files_and_fails_on_what_they_lack(tmp_
     note.write_text("The baseline scored 11.25 here.")  # typed by hand: refused
     with pytest.raises(reproduce.NoteError, match="types 11.25"):
         reproduce.fill_note(table, results)
+    # A number in a dotted path indexes a list (an active-learning run's curve).
+    results[0]["curve"] = [{"mae": 30.0}, {"mae": 20.0}]
+    note.write_text('{{ value("baseline_50%", 0, "curve.1.mae") :.1f }}')
+    assert reproduce.fill_note(table, results) == "20.0"
+    note.write_text('{{ value("baseline_50%", 0, "curve.2.mae") }}')
+    with pytest.raises(reproduce.NoteError, match="curve.2.mae"):
+        reproduce.fill_note(table, results)
     assert reproduce.typed_numbers("11.25 and {{ 2.5 }}, 3 seeds, ratio -0.9") == [
         "11.25", "-0.9"]
 
