@@ -22,6 +22,7 @@ ORDER = (
     "mall_paper_protocol",
     "transfer_shb_to_sha",
     "default_crowd",
+    "score_scale_clive",
     "smoke",
 )
 
