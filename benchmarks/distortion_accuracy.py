@@ -34,27 +34,24 @@ def main() -> None:
     args = parser.parse_args()
     cli.setup_logging()
 
-    from rankjax import datasets, distortions, evaluation, platform, restore, rundir, training
-    from rankjax.tasks import score
+    from rankjax import datasets, evaluation, platform, restore, rundir, tasks, training
 
     cfg = rundir.read_config(args.workdir)
     if cfg.task != "iqa":
         cli.fail(f"{args.workdir} is a {cfg.task!r} run; this measures quality runs (task iqa)")
-    kinds = tuple(k for k in args.distortions.split(",") if k) or tuple(
-        dict.fromkeys(cfg.distortions + distortions.PAPER_DISTORTIONS))
     params, label = restore.restore_params(cfg, args.workdir, args.which)
     _, test = datasets.load(cfg.dataset, cfg.data_dir, cfg.fold, cfg.seed)
-    paths = [r.path for r in test[:args.images]]
     predict = evaluation.make_predict_fn(training.build_model(cfg))
-    levels = score.quality_levels(cfg.ranked_per_group)
     start = time.time()
     try:
-        result = score.distortion_pair_accuracy(
-            predict, params, paths, cfg.image_size, kinds, levels, seed=args.seed)
+        check = tasks.get(cfg.task).ranking_check(
+            cfg, predict, params, test, images=args.images,
+            kinds=tuple(k for k in args.distortions.split(",") if k), seed=args.seed)
     except ValueError as error:
         cli.fail(str(error))
+    result, levels = check["types"], tuple(check["levels"])
     info = platform.machine()
-    print(f"checkpoint: {label}; {len(paths)} test images, levels {levels}, "
+    print(f"checkpoint: {label}; {check['images']} test images, levels {levels}, "
           f"{time.time() - start:.0f} s on "
           f"{info.get('cpu')} ({info.get('cores')} cores), {info['date']}")
     for kind, row in result.items():
@@ -63,7 +60,7 @@ def main() -> None:
         print(f"{kind:26s} pair accuracy {row['pair_accuracy']:.3f}   mean score per level "
               f"[{means}]   ({trained})")
     out = os.path.join(args.workdir, "distortion_accuracy.json")
-    record = {"checkpoint": label, "images": len(paths), "seed": args.seed, "types": result}
+    record = {"checkpoint": label, **check}
     rundir.write_atomic(out, lambda f: json.dump(record, f, indent=1))
     print(f"wrote {out}")
 

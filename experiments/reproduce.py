@@ -24,9 +24,9 @@ from tqdm import tqdm
 
 from experiments import statistics, tables as tables_lib
 from experiments.declare import DATA_DIR, Cell, Claim, Table  # noqa: F401  (re-exported)
-from rankjax import active, config as config_lib, experiment, rundir
+from rankjax import active, config as config_lib, datasets, evaluation, experiment, rundir
 from rankjax import pictures
-from rankjax import presets
+from rankjax import presets, restore, tasks, training
 from rankjax.platform import machine
 
 TABLES = tables_lib.load()
@@ -159,11 +159,27 @@ def run_table(table: Table, data_dir: str, runs_dir: str, results_dir: str,
                   "stopped_early": summary.get("stopped_early"),
                   "training": summary["training"], "training_mean": summary["training_mean"],
                   "data": summary["data"]}
+        if not curve:
+            result.update(ranking_check(cfg, workdir))
         path = result_path(results_dir, table, cell, seed)
         rundir.write_atomic(path, lambda f: json.dump(result, f, indent=1, sort_keys=True))
         bar.update(1)
     bar.close()
     return load_results(table, results_dir)
+
+
+def ranking_check(cfg: config_lib.Config, workdir: str) -> dict:
+    """{"ranking_check": ...}: how the run's last checkpoint orders ranked sets made from
+    held-out test images (Task.ranking_check, e.g. distortion levels per type for quality
+    runs), or {} for a task without such a check."""
+    task = tasks.get(cfg.task)
+    if type(task).ranking_check is tasks.Task.ranking_check:
+        return {}
+    params, label = restore.restore_params(cfg, workdir, "latest")
+    _, test = datasets.load(cfg.dataset, cfg.data_dir, cfg.fold, cfg.seed)
+    predict = evaluation.make_predict_fn(training.build_model(cfg))
+    return {"ranking_check": {"checkpoint": label,
+                              **task.ranking_check(cfg, predict, params, test)}}
 
 
 def identical_result(table: Table, cell: Cell, seed: int, data_dir: str,

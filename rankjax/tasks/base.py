@@ -188,6 +188,12 @@ class Task:
                                 image: np.ndarray, result: dict) -> None:
         """A picture of one own-image prediction (nothing by default)."""
 
+    def ranking_check(self, cfg: "Config", predict: PredictFn, params, records: list) -> dict:
+        """How well a trained network orders ranked sets made from held-out `records` (e.g.
+        distortion levels of test photographs), for a run's result file; {} when the task
+        has no such check."""
+        return {}
+
     def better(self, value: float, best: float | None) -> bool:
         """Whether `value` of the selection metric beats `best` (None or NaN: nothing yet;
         a NaN value, e.g. a correlation of one image, never beats a number)."""

@@ -209,6 +209,19 @@ class QualityTask(ScoreTask):
                             f"got ranked_per_group={cfg.ranked_per_group}")
         return problems
 
+    def ranking_check(self, cfg, predict, params, records, images=100, kinds=(), seed=0):
+        """Per distortion type (the run's and the paper's four, or `kinds`): the share of
+        level pairs ordered right on one seeded crop of each of the first `images` records,
+        at the run's levels (`distortion_pair_accuracy`)."""
+        kinds = tuple(kinds) or tuple(dict.fromkeys(cfg.distortions
+                                                    + distortions.PAPER_DISTORTIONS))
+        levels = quality_levels(cfg.ranked_per_group)
+        paths = [r.path for r in records[:images]]
+        return {"images": len(paths), "levels": list(levels), "seed": seed,
+                "trained_on": list(cfg.distortions),
+                "types": distortion_pair_accuracy(predict, params, paths, cfg.image_size,
+                                                  kinds, levels, seed=seed)}
+
     def ranked_sample(self, cfg):
         """One random crop at k levels of one random distortion type; rank = level order."""
         levels, kinds, size = quality_levels(cfg.ranked_per_group), cfg.distortions, cfg.image_size
