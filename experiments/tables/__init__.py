@@ -23,6 +23,7 @@ ORDER = (
     "transfer_shb_to_sha",
     "default_crowd",
     "score_scale_clive",
+    "rank_only_clive",
     "smoke",
 )
 
