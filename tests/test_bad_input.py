@@ -161,6 +161,7 @@ def test_folder_with_only_a_train_split_is_refused(tmp_path):
     (["--dataset", "folder", "--data_dir", "no/such/folder"], "--data_dir 'no/such/folder' "
                                                                "is not a folder"),
     (["--paradigm", "nonsense"], "paradigm"),
+    (["--task", "iqa", "--score_scale", "0"], "score_scale must be positive, got 0"),
 ])
 def test_option_errors_are_one_line_and_write_nothing(tmp_path, monkeypatch, capsys, args,
                                                       message):
