@@ -217,9 +217,13 @@ class QualityTask(ScoreTask):
                                                     + distortions.PAPER_DISTORTIONS))
         levels = quality_levels(cfg.ranked_per_group)
         paths = [r.path for r in records[:images]]
+
+        def scores(params, crops):  # in the dataset's units (score_offset, score_scale)
+            return cfg.score_offset + cfg.score_scale * np.asarray(predict(params, crops))
+
         return {"images": len(paths), "levels": list(levels), "seed": seed,
                 "trained_on": list(cfg.distortions),
-                "types": distortion_pair_accuracy(predict, params, paths, cfg.image_size,
+                "types": distortion_pair_accuracy(scores, params, paths, cfg.image_size,
                                                   kinds, levels, seed=seed)}
 
     def ranked_sample(self, cfg):
