@@ -195,12 +195,22 @@ def identical_result(table: Table, cell: Cell, seed: int, data_dir: str,
             if cell_config(twin, seed, data_dir).replace(name="") == wanted:
                 with open(path) as f:
                     result = json.load(f)
-                if table.split == "validation" and "best_validation" not in result:
-                    continue  # an older file without the validation numbers this table needs
+                if not _stands_alone(result, wanted):
+                    continue  # an older file without what a run of today records
                 check_current(other, [result], results_dir)
                 return {**result, "table": table.name, "cell": cell.name,
                         "overrides": cell.overrides, "same_run_as": f"{other.name}/{twin.name}"}
     return None
+
+
+def _stands_alone(result: dict, cfg: config_lib.Config) -> bool:
+    """Whether an earlier table's result file holds what a run of today records (best
+    validation, training activity, the task's held-out ranking check): only such a file
+    may stand for a run of another table."""
+    needed = ["best_validation", "training"]
+    if type(tasks.get(cfg.task)).ranking_check is not tasks.Task.ranking_check:
+        needed.append("ranking_check")
+    return all(key in result for key in needed)
 
 
 def load_results(table: Table, results_dir: str) -> list[dict]:

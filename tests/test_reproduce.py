@@ -166,9 +166,12 @@ def test_a_cell_that_is_another_tables_run_is_not_trained_twice(tmp_path):
     shb, ablation = reproduce.TABLES["label_scarcity_shb"], reproduce.TABLES["paradigms_shb"]
     cells = {c.name: c for c in ablation.cells}
     os.makedirs(tmp_path / "label_scarcity_shb")
+    recorded = {"best_validation": {"mae": 40.0}, "training": {"hinge_active_share": 0.1}}
     for name in ("baseline_10%", "multitask_10%"):
         with open(tmp_path / "label_scarcity_shb" / f"{name}_seed0.json", "w") as f:
-            json.dump({**result(name, 0, 50.0), "table": shb.name}, f)
+            json.dump({**result(name, 0, 50.0), "table": shb.name, **recorded}, f)
+    with open(tmp_path / "label_scarcity_shb" / "baseline_10%_seed1.json", "w") as f:
+        json.dump({**result("baseline_10%", 1, 50.0), "table": shb.name}, f)  # an older file
     found = reproduce.identical_result(ablation, cells["multitask_all"], 0, "/data",
                                        str(tmp_path))
     assert found["cell"] == "multitask_all" and found["table"] == "paradigms_shb"
@@ -178,6 +181,17 @@ def test_a_cell_that_is_another_tables_run_is_not_trained_twice(tmp_path):
     for name, seed in (("multitask_random", 0), ("baseline", 1)):
         assert reproduce.identical_result(ablation, cells[name], seed, "/data",
                                           str(tmp_path)) is None
+    # A quality run stands for another table's run only with its held-out ranking check.
+    clive, rank_only = reproduce.TABLES["ranked_sets_clive"], reproduce.TABLES["rank_only_clive"]
+    twin = next(c for c in rank_only.cells if c.name == "paper4_600_steps")
+    os.makedirs(tmp_path / clive.name)
+    path = tmp_path / clive.name / "rank_only_paper4_seed0.json"
+    path.write_text(json.dumps({**result("rank_only_paper4", 0, 0.1), **recorded}))
+    assert reproduce.identical_result(rank_only, twin, 0, "/data", str(tmp_path)) is None
+    path.write_text(json.dumps({**result("rank_only_paper4", 0, 0.1), **recorded,
+                                "ranking_check": {"types": {}}}))
+    assert reproduce.identical_result(rank_only, twin, 0, "/data", str(tmp_path))[
+        "same_run_as"] == "ranked_sets_clive/rank_only_paper4"
 
 
 def test_benchmarks_import_rankjax_where_tensorflow_is_missing():
