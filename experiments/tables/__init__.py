@@ -24,6 +24,7 @@ ORDER = (
     "default_crowd",
     "score_scale_clive",
     "rank_only_clive",
+    "starved_clive",
     "smoke",
 )
 
