@@ -21,6 +21,7 @@ ORDER = (
     "margin_default",
     "mall_paper_protocol",
     "transfer_shb_to_sha",
+    "starved_shb",
     "default_crowd",
     "score_scale_clive",
     "rank_only_clive",
