@@ -173,7 +173,7 @@ def ranking_check(cfg: config_lib.Config, workdir: str) -> dict:
     held-out test images (Task.ranking_check, e.g. distortion levels per type for quality
     runs), or {} for a task without such a check."""
     task = tasks.get(cfg.task)
-    if type(task).ranking_check is tasks.Task.ranking_check:
+    if not _has_ranking_check(task):
         return {}
     params, label = restore.restore_params(cfg, workdir, "latest")
     _, test = datasets.load(cfg.dataset, cfg.data_dir, cfg.fold, cfg.seed)
@@ -208,9 +208,13 @@ def _stands_alone(result: dict, cfg: config_lib.Config) -> bool:
     validation, training activity, the task's held-out ranking check): only such a file
     may stand for a run of another table."""
     needed = ["best_validation", "training"]
-    if type(tasks.get(cfg.task)).ranking_check is not tasks.Task.ranking_check:
+    if _has_ranking_check(tasks.get(cfg.task)):
         needed.append("ranking_check")
     return all(key in result for key in needed)
+
+
+def _has_ranking_check(task: tasks.Task) -> bool:
+    return type(task).ranking_check is not tasks.Task.ranking_check
 
 
 def load_results(table: Table, results_dir: str) -> list[dict]:

@@ -98,9 +98,6 @@ class _CurrentStderrHandler(logging.StreamHandler):
     a notebook, a test harness or a second `main()` in one process may replace it (a handler
     holding the old, closed stream would print "Logging error" for every record)."""
 
-    def __init__(self):
-        super().__init__()
-
     @property
     def stream(self):
         return sys.stderr
