@@ -27,6 +27,7 @@ import time
 import jax
 import jax.numpy as jnp
 import numpy as np
+from clu import periodic_actions
 from tqdm import tqdm
 
 from rankjax import (checkpoints, evaluation, input_pipeline, pictures, presets, rundir,
@@ -271,6 +272,9 @@ def _train(cfg: Config, workdir: str, overwrite: bool, progress: bool, sources: 
                      (process_index + 1) * groups, groups * process_count)
         window_start, window_steps, compiled = time.perf_counter(), 0, False
         window = None
+        logs_due, validation_due, checkpoint_due = (
+            Due(every, last=total) for every in (cfg.log_every, cfg.eval_every,
+                                                 cfg.checkpoint_every))
         for step in range(start, phase.steps):
             stopping.raise_if_requested()
             with clock("training steps" if compiled else "compilation and first step"):
@@ -284,9 +288,9 @@ def _train(cfg: Config, workdir: str, overwrite: bool, progress: bool, sources: 
             window_steps += 1
             done = step + 1
             bar.update(1)
-            is_last = done == total
-            logs = itstime(done, cfg.log_every, is_last)
-            saves = itstime(done, cfg.checkpoint_every, is_last) or itstime(done, cfg.eval_every)
+            logs, validates, checkpoints_now = (due(done) for due in (
+                logs_due, validation_due, checkpoint_due))
+            saves = checkpoints_now or validates
             if logs or saves:
                 # A non-finite loss stops the run; so does, before anything is evaluated
                 # or saved, a state whose weights or loss on this batch are not finite:
@@ -317,7 +321,7 @@ def _train(cfg: Config, workdir: str, overwrite: bool, progress: bool, sources: 
                          "rank_loss")
                 bar.set_postfix({k: f"{row[k]:.4g}" for k in shown if k in row}
                                 | {"img/s": f"{rate:.1f}"})
-            if itstime(done, cfg.eval_every, is_last) and sources.validation:
+            if validates and sources.validation:
                 with clock("validation"):
                     result = evaluate_split(cfg, model, state.eval_params, sources.validation,
                                             storage.join(workdir, "validation", f"step_{done}"),
@@ -339,7 +343,7 @@ def _train(cfg: Config, workdir: str, overwrite: bool, progress: bool, sources: 
                               f"{100 * PATIENCE_MIN_GAIN:g} %")
                     metrics_log.write({"kind": "stopped_early", "step": done})
                     break
-            if itstime(done, cfg.checkpoint_every, is_last):
+            if checkpoints_now:
                 with clock("checkpoints"):
                     store.save(state, {**meta, "step": done})
         if stopped_early:
@@ -476,6 +480,18 @@ def _patience_spent(cfg: Config, task, history: list[tuple[int, float]]) -> bool
     return gain < PATIENCE_MIN_GAIN * abs(best_before)
 
 
-def itstime(step: int, every: int, last: bool = False) -> bool:
-    """Whether a periodic action (log, evaluate, checkpoint) happens after `step`."""
-    return last or (every > 0 and step % every == 0)
+class Due(periodic_actions.PeriodicAction):
+    """clu's periodic trigger for a step of the loop: `due(step)` is true on multiples of
+    `every` (0: never) and at step `last`. Ask it once after every step, in order (clu
+    checks that); the loop itself does what is due, so it can stop a run or break out.
+
+    >>> due = Due(every=3, last=4)
+    >>> [step for step in range(1, 5) if due(step)]
+    [3, 4]
+    """
+
+    def __init__(self, every: int, last: int):
+        super().__init__(every_steps=every or None, on_steps=[last])
+
+    def _apply(self, step: int, t: float) -> None:
+        pass

@@ -221,3 +221,25 @@ def test_rank_then_finetune_starts_its_finetuning_with_a_fresh_optimizer(tmp_pat
     counts = [int(leaf) for path, leaf in jax.tree_util.tree_flatten_with_path(state.opt_state)[0]
               if "count" in jax.tree_util.keystr(path)]
     assert counts and set(counts) == {3} and int(state.step) == 5
+
+
+def test_log_validation_and_checkpoint_steps_follow_their_every_and_the_last_step(
+        tmp_path, crowd_folder, monkeypatch):
+    """Over a phase boundary (2 ranking + 3 fine-tuning steps): logs every 2 steps and at the
+    last, validation every 3 and at the last, no periodic checkpoint (0) but the last one."""
+    import json
+
+    from rankjax import checkpoints, experiment
+
+    one_device = sharding.make_mesh(jax.devices()[:1])
+    monkeypatch.setattr(sharding, "make_mesh", lambda *a, **k: one_device)
+    cfg = tiny_config(dataset="folder", data_dir=crowd_folder, paradigm="rank_then_finetune",
+                      steps=2, finetune_steps=3, labeled_batch=2, ranked_groups=1,
+                      ranked_per_group=3, patch_min=16, patch_max=32, log_every=2,
+                      eval_every=3, checkpoint_every=0, validation_fraction=0.25)
+    workdir = str(tmp_path / "run")
+    experiment.train_and_evaluate(cfg, workdir, progress=False)
+    rows = [json.loads(line) for line in open(tmp_path / "run" / "metrics.jsonl")]
+    assert [r["step"] for r in rows if r["kind"] == "train"] == [2, 4, 5]
+    assert [r["step"] for r in rows if r["kind"] == "validation"] == [3, 5]
+    assert checkpoints.RunCheckpoints(workdir).latest_step() == 5
