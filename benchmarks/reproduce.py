@@ -20,7 +20,7 @@ import os
 
 
 import rankjax  # noqa: E402,F401  (CPU flags before JAX starts)
-from experiments import reproduce  # noqa: E402
+from experiments import reproduce, tables as tables_lib  # noqa: E402
 from rankjax import cli, rundir  # noqa: E402
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -64,8 +64,13 @@ def report(results_dir: str, output: str, data_dir_hint: str, readme: str | None
     if readme and os.path.isfile(readme):
         with open(readme) as f:
             before = f.read()
-        after = reproduce.fill_blocks(before, {table.name: reproduce.readme_block(table, results)
-                                               for table, results in judged})
+        blocks = {table.name: reproduce.readme_block(table, results)
+                  for table, results in judged}
+        blocks["claims"] = reproduce.claims_block(
+            [(reproduce.TABLES[name], reproduce.load_results(reproduce.TABLES[name],
+                                                             results_dir))
+             for name in tables_lib.CLAIM_TABLES])
+        after = reproduce.fill_blocks(before, blocks)
         if after != before:
             rundir.write_atomic(readme, lambda f: f.write(after))
     return text

@@ -424,14 +424,25 @@ def claims_at_a_glance(tables: list[tuple[Table, list[dict]]]) -> str:
              f"{statistics.MIN_SEEDS} (numbers shown, no verdict). Whose: the paper's "
              "claim, or ours (a test of an explanation of what the paper's tables showed "
              "here).", "",
-             "| table | claim | whose | verdict | numbers |", "|---|---|---|---|---|"]
+             *_claim_rows(tables)]
+    return "\n".join(lines) + "\n"
+
+
+def claims_block(tables: list[tuple[Table, list[dict]]]) -> str:
+    """A generated block for the README: every claim of `tables` (their results may be
+    empty: "not run yet") with its verdict and numbers, as RESULTS.md's glance table."""
+    return "\n".join(_claim_rows(tables)) + "\n"
+
+
+def _claim_rows(tables: list[tuple[Table, list[dict]]]) -> list[str]:
+    lines = ["| table | claim | whose | verdict | numbers |", "|---|---|---|---|---|"]
     for table, results in tables:
         for j in judge(table, results):
             whose = j.claim.whose(table)
             short = j.short() if j.paired else j.unpaired()
             lines.append(f"| {table.name} | {j.claim.text} | {whose} | {short} | "
                          f"{j.numbers(table)} |")
-    return "\n".join(lines) + "\n"
+    return lines
 
 
 def _per_seed(table: Table, results: list[dict], name: str,

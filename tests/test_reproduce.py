@@ -313,3 +313,16 @@ def test_a_readme_block_is_regenerated_between_its_markers():
     filled = reproduce.fill_blocks(text, {"smoke": block, "other": "x"})
     assert filled == f"intro\n<!-- results:smoke -->\n{block}<!-- /results:smoke -->\nrest\n"
     assert reproduce.fill_blocks(filled, {"smoke": block}) == filled  # stable
+
+
+def test_the_claims_block_lists_every_claim_with_its_seeds_or_not_run_yet():
+    table = reproduce.TABLES["smoke"]
+    results = [result("baseline_50%", s, 10.0 + s) for s in range(3)] + [
+        result("multitask_50%", s, 9.0 + s + 0.1 * s * s) for s in range(3)]
+    done = reproduce.claims_block([(table, results)]).splitlines()
+    assert done[0] == "| table | claim | whose | verdict | numbers |"
+    # Gains 1.0, 0.9, 0.6 (baseline minus multitask; lower MAE is better): mean 0.83.
+    assert done[2].startswith("| smoke | ranking helps with 50% of the labels | ")
+    assert "| too few seeds (3 of 6) | gain +0.83 [" in done[2] and done[2].endswith("n 3 |")
+    assert reproduce.claims_block([(table, [])]).splitlines()[2].endswith(
+        "| not run yet |  |")

@@ -29,6 +29,10 @@ ORDER = (
     "smoke",
 )
 
+# The tables that test the paper's claim where labels limit the model (issue 29): the
+# README's "Does the paper's claim reproduce here?" shows their verdicts (block `claims`).
+CLAIM_TABLES = ("mall_paper_protocol", "transfer_shb_to_sha", "starved_shb", "starved_clive")
+
 
 def load() -> dict[str, Table]:
     tables = {name: importlib.import_module(f"experiments.tables.{name}").TABLE
