@@ -35,7 +35,8 @@ over seeds (ddof 1). A claim is judged on the seeds both of its cells ran, seed 
 t-test p below 0.05 and a 95 % interval on the claimed side of zero; tables with fewer
 seeds show their numbers without a verdict. These are CPU-scale runs from scratch: they
 test the direction of the paper's claims, not its absolute numbers (which need ImageNet
-weights, full-width VGG16 and a GPU).
+weights, full-width VGG16 and a GPU). Minutes per run: the wall time of the runs that
+trained in one process (a resumed run's file holds only its last process's time).
 
 """
 

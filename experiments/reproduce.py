@@ -157,6 +157,8 @@ def run_table(table: Table, data_dir: str, runs_dir: str, results_dir: str,
                   "seconds_by_part": summary["seconds"], "best_step": summary["best_step"],
                   "best_validation": summary["best_validation"], "steps": summary["steps"],
                   "stopped_early": summary.get("stopped_early"),
+                  # > 0: the run was resumed, and `seconds` holds only the last process's.
+                  "resumed_from": summary["resumed_from"],
                   "training": summary["training"], "training_mean": summary["training_mean"],
                   "data": summary["data"]}
         if not curve:
@@ -246,7 +248,7 @@ def summarise(table: Table, results: list[dict]) -> list[dict]:
                        "strategy": cell.name, "labeled_fraction": float(np.mean(
                            [p["labeled_fraction"] for p in points]))}
                 row.update(_spread(points))
-                row["minutes_per_run"] = float(np.mean([r["seconds"] for r in runs]) / 60)
+                row["minutes_per_run"] = _minutes_per_run(runs)
                 rows.append(row)
             continue
         row = {"cell": cell.name, "seeds": len(runs), **{
@@ -256,7 +258,7 @@ def summarise(table: Table, results: list[dict]) -> list[dict]:
         if table.split == "validation":  # a sweep: validation numbers only
             row.update(_spread([{f"validation_{k}": v for k, v in r["best_validation"].items()}
                                 for r in runs]))
-            row["minutes_per_run"] = float(np.mean([r["seconds"] for r in runs]) / 60)
+            row["minutes_per_run"] = _minutes_per_run(runs)
             rows.append(_with_training(row, runs))
             continue
         row.update(_spread([r["metrics"] for r in runs]))
@@ -266,9 +268,16 @@ def summarise(table: Table, results: list[dict]) -> list[dict]:
                 # can pick an early one (see the Mall table).
                 row.update(_spread([{f"{metric}_last": r["metrics_last_checkpoint"][
                     metric]} for r in runs]))
-        row["minutes_per_run"] = float(np.mean([r["seconds"] for r in runs]) / 60)
+        row["minutes_per_run"] = _minutes_per_run(runs)
         rows.append(_with_training(row, runs))
     return rows
+
+
+def _minutes_per_run(runs: list[dict]) -> float:
+    """Mean wall minutes of the runs that trained in one go: a resumed run's file holds only
+    its last process's time (NaN when every run of the cell was resumed)."""
+    whole = [r["seconds"] for r in runs if not r.get("resumed_from")]
+    return float(np.mean(whole) / 60) if whole else float("nan")
 
 
 def _with_training(row: dict, runs: list[dict]) -> dict:
@@ -678,11 +687,13 @@ def markdown(table: Table, rows: list[dict], results: list[dict], command: str,
         cells = [f"{row[f'{m}_mean']:.4g} ± {row[f'{m}_std']:.2g}" if f"{m}_mean" in row
                  else "" for m in metrics]  # e.g. no `_last` metric in an old result file
         paper = table.paper.get(row["cell"], "")
+        minutes = (f"{row['minutes_per_run']:.1f}" if np.isfinite(row["minutes_per_run"])
+                   else "resumed")
         name = row["cell"]
         if table.kind == "curve" and row.get("labeled_fraction"):
             name += f" ({100 * row['labeled_fraction']:.0f}% labeled)"
         lines.append(f"| {name} | {row['seeds']} | " + " | ".join(cells) +
-                     f" | {paper} | {row['minutes_per_run']:.1f} |")
+                     f" | {paper} | {minutes} |")
     done = {row["cell"].split("@")[0] for row in rows}
     missing = [c.name for c in table.cells if c.name not in done]
     if missing:

@@ -6,6 +6,7 @@ import os
 import subprocess
 import sys
 
+import numpy as np
 import pytest
 
 import fixtures
@@ -326,3 +327,10 @@ def test_the_claims_block_lists_every_claim_with_its_seeds_or_not_run_yet():
     assert "| too few seeds (3 of 6) | gain +0.83 [" in done[2] and done[2].endswith("n 3 |")
     assert reproduce.claims_block([(table, [])]).splitlines()[2].endswith(
         "| not run yet |  |")
+
+
+def test_minutes_per_run_leave_out_resumed_runs():
+    runs = [{"seconds": 600.0}, {"seconds": 1200.0, "resumed_from": 0},
+            {"seconds": 5.4, "resumed_from": 2400}]
+    assert reproduce._minutes_per_run(runs) == pytest.approx(15.0)
+    assert np.isnan(reproduce._minutes_per_run(runs[2:]))
