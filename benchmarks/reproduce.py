@@ -67,10 +67,15 @@ def report(results_dir: str, output: str, data_dir_hint: str, readme: str | None
             before = f.read()
         blocks = {table.name: reproduce.readme_block(table, results)
                   for table, results in judged}
-        blocks["claims"] = reproduce.claims_block(
-            [(reproduce.TABLES[name], reproduce.load_results(reproduce.TABLES[name],
-                                                             results_dir))
-             for name in tables_lib.CLAIM_TABLES])
+        claim_tables = [(reproduce.TABLES[name],
+                         reproduce.load_results(reproduce.TABLES[name], results_dir))
+                        for name in tables_lib.CLAIM_TABLES]
+        blocks["claims"] = reproduce.claims_block(claim_tables)
+        picture = reproduce.claims_plot(claim_tables,
+                                        os.path.join(results_dir, "claim_tables.png"))
+        if picture:
+            blocks["claims"] += (f"\n![the claim tables' paired gains]"
+                                 f"({os.path.relpath(picture, os.path.dirname(readme))})\n")
         after = reproduce.fill_blocks(before, blocks)
         if after != before:
             rundir.write_atomic(readme, lambda f: f.write(after))

@@ -443,6 +443,48 @@ def claims_block(tables: list[tuple[Table, list[dict]]]) -> str:
     return "\n".join(_claim_rows(tables)) + "\n"
 
 
+def claims_plot(tables: list[tuple[Table, list[dict]]], path: str) -> str | None:
+    """A forest plot of every claim of `tables` that has a paired test: the mean gain in
+    the claimed direction with its 95 % interval, as a percentage of the `worse` cell's
+    mean (so MAE and SROCC claims share an axis), the paper's relative gain beside it, and
+    n seeds and the verdict in the label. None when no claim has two paired seeds."""
+    judged = [(table, j) for table, results in tables for j in judge(table, results)
+              if j.paired is not None and j.worse_mean]
+    if not judged:
+        return None
+    plt = pictures.plt  # Agg backend, chosen by rankjax.pictures
+    colours = {statistics.Verdict.SUPPORTED: "tab:green",
+               statistics.Verdict.CONTRADICTED: "tab:red",
+               statistics.Verdict.PAPER_SIZED_EXCLUDED: "tab:orange"}
+    figure, axis = plt.subplots(figsize=(8, 0.6 * len(judged) + 1.5))
+    for row, (table, j) in enumerate(reversed(judged)):
+        scale = 100 / abs(j.worse_mean)
+        low, high = (scale * end for end in j.paired.ci95)
+        colour = colours.get(j.verdict, "tab:gray")
+        axis.errorbar(scale * j.paired.mean, row, xerr=[[scale * j.paired.mean - low],
+                                                        [high - scale * j.paired.mean]],
+                      fmt="o", color=colour, capsize=3)
+        if j.claim.paper_gain is not None:
+            axis.plot(100 * j.claim.paper_gain, row, "D", color="black", markersize=5,
+                      label="the paper's gain" if "the paper's gain" not in
+                      axis.get_legend_handles_labels()[1] else None)
+    axis.axvline(0, color="black", linewidth=0.8)
+    axis.set_yticks(range(len(judged)))
+    axis.set_yticklabels([f"{table.name}: {j.claim.better} vs {j.claim.worse}\n"
+                          f"n {j.paired.n}, {j.short()}" for table, j in reversed(judged)],
+                         fontsize=7)
+    axis.set_xlabel("gain in the claimed direction, % of the worse cell's mean\n"
+                    "(mean and 95 % interval over paired seeds; the best checkpoints)",
+                    fontsize=8)
+    if axis.get_legend_handles_labels()[1]:
+        axis.legend(fontsize=7, loc="lower center", bbox_to_anchor=(0.5, 1.0), frameon=False)
+    figure.tight_layout()
+    os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
+    figure.savefig(path, dpi=90, bbox_inches="tight")
+    plt.close(figure)
+    return path
+
+
 def _claim_rows(tables: list[tuple[Table, list[dict]]]) -> list[str]:
     lines = ["| table | claim | whose | verdict | numbers |", "|---|---|---|---|---|"]
     for table, results in tables:

@@ -334,3 +334,12 @@ def test_minutes_per_run_leave_out_resumed_runs():
             {"seconds": 5.4, "resumed_from": 2400}]
     assert reproduce._minutes_per_run(runs) == pytest.approx(15.0)
     assert np.isnan(reproduce._minutes_per_run(runs[2:]))
+
+
+def test_the_claims_plot_is_drawn_only_from_paired_seeds(tmp_path):
+    table = reproduce.TABLES["smoke"]
+    assert reproduce.claims_plot([(table, [])], str(tmp_path / "none.png")) is None
+    results = [result(cell, s, 10.0 + s + (cell == "multitask_50%")) for s in range(2)
+               for cell in ("baseline_50%", "multitask_50%")]
+    path = reproduce.claims_plot([(table, results)], str(tmp_path / "claims.png"))
+    assert open(path, "rb").read(8) == b"\x89PNG\r\n\x1a\n"
