@@ -107,8 +107,14 @@ def main() -> None:
     cli.setup_logging()
     if args.list:
         for table in reproduce.TABLES.values():
+            results = reproduce.load_results(table, args.results_dir)
+            resumed = sum(1 for r in results if r.get("resumed_from"))
             print(f"{table.name}: {table.title} ({len(table.cells)} cells x "
-                  f"{len(table.seeds)} seeds)")
+                  f"{len(table.seeds)} seeds)" + (
+                      f"; {len(results)} runs, {sum(r['seconds'] for r in results) / 3600:.1f} "
+                      f"wall hours in their files" + (f" ({resumed} resumed: their earlier "
+                                                      f"processes not counted)" if resumed
+                                                      else "") if results else ""))
             for cell in table.cells:
                 done = [seed for seed in table.seeds if os.path.isfile(
                     reproduce.result_path(args.results_dir, table, cell, seed))]
