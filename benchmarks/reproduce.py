@@ -109,12 +109,14 @@ def main() -> None:
         for table in reproduce.TABLES.values():
             results = reproduce.load_results(table, args.results_dir)
             resumed = sum(1 for r in results if r.get("resumed_from"))
+            cost = ""
+            if results:
+                hours = sum(r["seconds"] for r in results) / 3600
+                cost = f"; {len(results)} runs, {hours:.1f} wall hours in their files"
+            if resumed:
+                cost += f" ({resumed} resumed: their earlier processes not counted)"
             print(f"{table.name}: {table.title} ({len(table.cells)} cells x "
-                  f"{len(table.seeds)} seeds)" + (
-                      f"; {len(results)} runs, {sum(r['seconds'] for r in results) / 3600:.1f} "
-                      f"wall hours in their files" + (f" ({resumed} resumed: their earlier "
-                                                      f"processes not counted)" if resumed
-                                                      else "") if results else ""))
+                  f"{len(table.seeds)} seeds){cost}")
             for cell in table.cells:
                 done = [seed for seed in table.seeds if os.path.isfile(
                     reproduce.result_path(args.results_dir, table, cell, seed))]
