@@ -406,6 +406,32 @@ def readme_block(table: Table, results: list[dict]) -> str:
     return "\n".join(lines) + "\n"
 
 
+def cells_block(picked: list[tuple[Table, list[dict], str]]) -> str:
+    """Markdown: per (table, its results, cell), the command a user runs for that cell, its
+    seeds, test MAE of the best checkpoint on validation and of the last (mean ± std), count
+    ratio, minutes per run and the machines the runs' files name."""
+    lines = ["| command | seeds | test MAE, best on validation | last checkpoint | "
+             "count ratio (best / last) | minutes per run | machines |",
+             "|---|---|---|---|---|---|---|"]
+    for table, results, cell in picked:
+        runs = [r for r in results if r["cell"] == cell]
+        if not runs:
+            continue
+        best, last = (np.array([r[key]["mae"] for r in runs])
+                      for key in ("metrics", "metrics_last_checkpoint"))
+        ratio_best, ratio_last = (np.mean([r[key]["count_ratio"] for r in runs])
+                                  for key in ("metrics", "metrics_last_checkpoint"))
+        spread = (lambda v: f"{v.mean():.3g} ± {v.std(ddof=1):.2g}" if len(v) > 1
+                  else f"{v.mean():.3g}")
+        flags = " ".join(f"--{k} {v}" for k, v in sorted(runs[0]["overrides"].items())
+                         if k != "labeled_fraction" or v != 1.0)
+        machines = sorted({f"{r['machine']['cpu']}, {r['machine']['date']}" for r in runs})
+        lines.append(f"| `python train.py --preset {runs[0]['preset']} {flags}` | {len(runs)} "
+                     f"| {spread(best)} | {spread(last)} | {ratio_best:.2f} / {ratio_last:.2f} "
+                     f"| {_minutes_per_run(runs):.0f} | {'; '.join(machines)} |")
+    return "\n".join(lines) + "\n"
+
+
 def fill_blocks(text: str, blocks: dict[str, str]) -> str:
     """`text` with the part between `<!-- results:NAME -->` and `<!-- /results:NAME -->`
     replaced by blocks[NAME] (names without a block are left as they are)."""

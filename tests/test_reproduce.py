@@ -343,3 +343,23 @@ def test_the_claims_plot_is_drawn_only_from_paired_seeds(tmp_path):
                for cell in ("baseline_50%", "multitask_50%")]
     path = reproduce.claims_plot([(table, results)], str(tmp_path / "claims.png"))
     assert open(path, "rb").read(8) == b"\x89PNG\r\n\x1a\n"
+
+
+def test_the_cells_block_gives_each_picked_cell_its_command_and_spread():
+    table = reproduce.TABLES["smoke"]
+    runs = []
+    for seed, (best, last, cpu) in enumerate([(10.0, 12.0, "A"), (14.0, 13.0, "B")]):
+        run = result("baseline_50%", seed, best)
+        run.update(preset="crowd_cpu_small", overrides={"paradigm": "baseline",
+                                                         "labeled_fraction": 1.0},
+                   metrics_last_checkpoint={"mae": last, "count_ratio": 1.2},
+                   machine={"cpu": cpu, "date": "2026-12-05"}, seconds=600.0 * (seed + 1))
+        run["metrics"]["count_ratio"] = 0.9
+        runs.append(run)
+    lines = reproduce.cells_block([(table, runs, "baseline_50%"),
+                                   (table, runs, "multitask_50%")]).splitlines()
+    assert len(lines) == 3  # a cell without runs has no row
+    # By hand: best 12 ± 2.8 (std of 10, 14), last 12.5 ± 0.71, minutes (10 + 20) / 2.
+    assert lines[2] == ("| `python train.py --preset crowd_cpu_small --paradigm baseline` | 2 "
+                        "| 12 ± 2.8 | 12.5 ± 0.71 | 0.90 / 1.20 | 15 | A, 2026-12-05; "
+                        "B, 2026-12-05 |")

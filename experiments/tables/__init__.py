@@ -33,6 +33,10 @@ ORDER = (
 # README's "Does the paper's claim reproduce here?" shows their verdicts (block `claims`).
 CLAIM_TABLES = ("mall_paper_protocol", "transfer_shb_to_sha", "starved_shb", "starved_clive")
 
+# The runs that show what a real-data CPU preset reaches with every label (the README's
+# "CPU presets on real data", block `cpu_presets`): (table, cell).
+PRESET_CELLS = (("label_scarcity_mall", "baseline_100%"), ("label_scarcity_shb", "baseline_100%"))
+
 
 def load() -> dict[str, Table]:
     tables = {name: importlib.import_module(f"experiments.tables.{name}").TABLE
