@@ -4,9 +4,11 @@ each commit's own runner, one after the other, on this machine (nothing else sho
     python benchmarks/cell_cost.py --before 8116f3e --table label_scarcity_shb \
         --cells baseline_10% --seed 0 --data_dir ~/data
 
-"after" is this checkout, or --after COMMIT. Each commit runs `benchmarks/reproduce.py --table T --cells C
---seeds S` in a temporary run and results folder (the older commit from a temporary git
-worktree); the printed seconds are the result files' own `seconds`, the ratio is before /
+"after" is this checkout, or --after COMMIT. Without --before, "before" is the committed
+result file of the cell (results/TABLE/CELL_seedS.json: its seconds and test metrics, from
+whatever machine and load its `machine` names), so only "after" trains. Each commit runs
+`benchmarks/reproduce.py --table T --cells C --seeds S` in a temporary run and results
+folder (the older commit from a temporary git worktree); the printed seconds are the result files' own `seconds`, the ratio is before /
 after (above 1: the cell got cheaper), and the test metrics show whether the two runs
 learnt the same thing. Writes the lines to --output as JSON too.
 """
@@ -43,7 +45,8 @@ def run_cell(checkout: str, table: str, cell: str, seed: int, data_dir: str,
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--before", required=True, help="the older commit")
+    parser.add_argument("--before", help="the older commit (default: the committed result "
+                                         "file)")
     parser.add_argument("--after", help="the newer commit (default: this checkout)")
     parser.add_argument("--table", default="label_scarcity_shb")
     parser.add_argument("--cells", default="baseline_10%",
@@ -55,6 +58,8 @@ def main() -> None:
     rows = []
     with tempfile.TemporaryDirectory() as scratch:
         checkouts = {"before": os.path.join(scratch, "before"), "after": ROOT}
+        if not args.before:
+            del checkouts["before"]
         if args.after:
             checkouts["after"] = os.path.join(scratch, "after")
         for label, commit in (("before", args.before), ("after", args.after)):
@@ -70,18 +75,28 @@ def main() -> None:
                     timed[label] = {"seconds": result["seconds"],
                                     "test": result["metrics"],
                                     "seconds_by_part": result.get("seconds_by_part")}
+                if not args.before:
+                    with open(os.path.join(ROOT, "results", args.table,
+                                           f"{cell}_seed{args.seed}.json")) as f:
+                        result = json.load(f)
+                    timed["before"] = {"seconds": result["seconds"], "test": result["metrics"],
+                                       "machine": result["machine"]}
                 row = {"table": args.table, "cell": cell, "seed": args.seed,
-                       "before_commit": args.before, "after_commit": args.after or "checkout",
+                       "before_commit": args.before or "committed result",
+                       "after_commit": args.after or "checkout",
                        **timed,
                        "ratio_before_over_after": timed["before"]["seconds"]
                        / timed["after"]["seconds"], "machine": machine()}
                 rows.append(row)
-                print(f"{args.table} {cell} seed {args.seed}: before {args.before} "
+                print(f"{args.table} {cell} seed {args.seed}: before "
+                      f"{args.before or 'committed result'} "
                       f"{timed['before']['seconds']:.0f} s, after {args.after or 'checkout'} "
                       f"{timed['after']['seconds']:.0f} s, before/after "
                       f"{row['ratio_before_over_after']:.2f}; test mae "
                       f"{timed['before']['test'].get('mae', float('nan')):.2f} vs "
                       f"{timed['after']['test'].get('mae', float('nan')):.2f}", flush=True)
+                if "machine" in timed["before"]:
+                    print(f"  before: the committed result, made on {timed['before']['machine']}")
                 if timed["after"]["seconds_by_part"]:
                     print("  after, seconds by part: " + ", ".join(
                         f"{k} {v:.0f}" for k, v in timed["after"]["seconds_by_part"].items()))
