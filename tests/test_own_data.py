@@ -2,6 +2,7 @@
 README gives, what a run tells its user, early stopping, the dataset's own settings,
 and the count protocols on a trained network."""
 
+import dataclasses
 import json
 import logging
 import os
@@ -152,3 +153,34 @@ def test_count_protocols_on_a_trained_network(tmp_path, one_device):
              for protocol in crowd.COUNT_PROTOCOLS}
     assert ratio["stitched"] == pytest.approx(ratio["tiles"], rel=0.10), ratio
     assert ratio["whole"] > 1.3 * ratio["tiles"], ratio
+
+
+def test_count_protocols_on_a_network_trained_on_real_photographs(shared_data, tmp_path,
+                                                                  one_device):
+    """The same on ShanghaiTech B: crowd_shb_cpu_small (half-size photographs, 128 px
+    tiles) at width 0.125 trained for 300 steps on the real training images, then 16 real
+    test photographs counted three ways. Stitched windows and tiles agree within 10 % in
+    the mean count and in MAE, and the whole photograph in one pass within 15 % of the
+    stitched windows (the tolerance the issue asked to state; each failure prints the
+    three protocols' metrics). Which protocol is closest to the truth is measured in
+    BENCHMARKS.md, "Count protocols"."""
+    cfg = presets.get_preset("crowd_shb_cpu_small").replace(
+        data_dir=os.path.join(shared_data, "ShanghaiTech"), width=0.125, steps=300,
+        eval_every=0, checkpoint_every=300, log_every=100, validation_fraction=0.0)
+    from rankjax import input_pipeline, restore, training
+
+    sources = input_pipeline.build_sources(cfg)
+    records = sources.test[:16]
+    experiment.train_and_evaluate(cfg, str(tmp_path / "trained"), progress=False,
+                                  sources=dataclasses.replace(sources, test=records))
+    params, _ = restore.restore_params(cfg, str(tmp_path / "trained"), "latest")
+    model = training.build_model(cfg)
+    metrics = {protocol: experiment.evaluate_split(cfg.replace(count_protocol=protocol), model,
+                                                   params, records, None)
+               for protocol in crowd.COUNT_PROTOCOLS}
+    assert metrics["stitched"]["count_ratio"] == pytest.approx(
+        metrics["tiles"]["count_ratio"], rel=0.10), metrics
+    assert metrics["stitched"]["mae"] == pytest.approx(metrics["tiles"]["mae"], rel=0.10), metrics
+    assert metrics["whole"]["count_ratio"] == pytest.approx(
+        metrics["stitched"]["count_ratio"], rel=0.15), metrics
+    assert metrics["whole"]["mae"] == pytest.approx(metrics["stitched"]["mae"], rel=0.15), metrics
