@@ -72,8 +72,7 @@ def report(results_dir: str, output: str, data_dir_hint: str, readme: str | None
                         for name in tables_lib.CLAIM_TABLES]
         blocks["claims"] = reproduce.claims_block(claim_tables)
         blocks["cpu_presets"] = reproduce.cells_block(
-            [(reproduce.TABLES[name], reproduce.load_results(reproduce.TABLES[name],
-                                                             results_dir), cell)
+            [(reproduce.load_results(reproduce.TABLES[name], results_dir), cell)
              for name, cell in tables_lib.PRESET_CELLS])
         picture = reproduce.claims_plot(claim_tables,
                                         os.path.join(results_dir, "claim_tables.png"))

@@ -406,14 +406,18 @@ def readme_block(table: Table, results: list[dict]) -> str:
     return "\n".join(lines) + "\n"
 
 
-def cells_block(picked: list[tuple[Table, list[dict], str]]) -> str:
-    """Markdown: per (table, its results, cell), the command a user runs for that cell, its
+def cells_block(picked: list[tuple[list[dict], str]]) -> str:
+    """Markdown: per (a table's results, cell), the command a user runs for that cell, its
     seeds, test MAE of the best checkpoint on validation and of the last (mean ± std), count
     ratio, minutes per run and the machines the runs' files name."""
+    def spread(values: np.ndarray) -> str:
+        return (f"{values.mean():.3g} ± {values.std(ddof=1):.2g}" if len(values) > 1
+                else f"{values.mean():.3g}")
+
     lines = ["| command | seeds | test MAE, best on validation | last checkpoint | "
              "count ratio (best / last) | minutes per run | machines |",
              "|---|---|---|---|---|---|---|"]
-    for table, results, cell in picked:
+    for results, cell in picked:
         runs = [r for r in results if r["cell"] == cell]
         if not runs:
             continue
@@ -421,8 +425,6 @@ def cells_block(picked: list[tuple[Table, list[dict], str]]) -> str:
                       for key in ("metrics", "metrics_last_checkpoint"))
         ratio_best, ratio_last = (np.mean([r[key]["count_ratio"] for r in runs])
                                   for key in ("metrics", "metrics_last_checkpoint"))
-        spread = (lambda v: f"{v.mean():.3g} ± {v.std(ddof=1):.2g}" if len(v) > 1
-                  else f"{v.mean():.3g}")
         flags = " ".join(f"--{k} {v}" for k, v in sorted(runs[0]["overrides"].items())
                          if k != "labeled_fraction" or v != 1.0)
         machines = sorted({f"{r['machine']['cpu']}, {r['machine']['date']}" for r in runs})

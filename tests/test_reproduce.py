@@ -346,7 +346,6 @@ def test_the_claims_plot_is_drawn_only_from_paired_seeds(tmp_path):
 
 
 def test_the_cells_block_gives_each_picked_cell_its_command_and_spread():
-    table = reproduce.TABLES["smoke"]
     runs = []
     for seed, (best, last, cpu) in enumerate([(10.0, 12.0, "A"), (14.0, 13.0, "B")]):
         run = result("baseline_50%", seed, best)
@@ -356,8 +355,7 @@ def test_the_cells_block_gives_each_picked_cell_its_command_and_spread():
                    machine={"cpu": cpu, "date": "2026-12-05"}, seconds=600.0 * (seed + 1))
         run["metrics"]["count_ratio"] = 0.9
         runs.append(run)
-    lines = reproduce.cells_block([(table, runs, "baseline_50%"),
-                                   (table, runs, "multitask_50%")]).splitlines()
+    lines = reproduce.cells_block([(runs, "baseline_50%"), (runs, "multitask_50%")]).splitlines()
     assert len(lines) == 3  # a cell without runs has no row
     # By hand: best 12 ± 2.8 (std of 10, 14), last 12.5 ± 0.71, minutes (10 + 20) / 2.
     assert lines[2] == ("| `python train.py --preset crowd_cpu_small --paradigm baseline` | 2 "
