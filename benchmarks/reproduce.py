@@ -108,6 +108,7 @@ def main() -> None:
     parser.add_argument("--quiet", action="store_true")
     args = parser.parse_args()
     cli.setup_logging()
+    cli.stop_cleanly_on_sigterm()  # a killed table's run releases its lock, as train.py's does
     if args.list:
         for table in reproduce.TABLES.values():
             results = reproduce.load_results(table, args.results_dir)

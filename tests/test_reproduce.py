@@ -361,3 +361,18 @@ def test_the_cells_block_gives_each_picked_cell_its_command_and_spread():
     assert lines[2] == ("| `python train.py --preset crowd_cpu_small --paradigm baseline` | 2 "
                         "| 12 ± 2.8 | 12.5 ± 0.71 | 0.90 / 1.20 | 15 | A, 2026-12-05; "
                         "B, 2026-12-05 |")
+
+
+def test_the_runner_stops_on_sigterm_as_train_py_does(tmp_path, monkeypatch):
+    """benchmarks/reproduce.py installs the same SIGTERM handling as train.py (tested for
+    real in tests/test_reliability.py: the run's lock is released, exit status 143)."""
+    import runpy
+
+    from rankjax import cli
+
+    installed = []
+    monkeypatch.setattr(cli, "stop_cleanly_on_sigterm", lambda: installed.append(True))
+    script = os.path.join(ROOT, "benchmarks", "reproduce.py")
+    monkeypatch.setattr(sys, "argv", [script, "--list", "--results_dir", str(tmp_path)])
+    runpy.run_path(script, run_name="__main__")
+    assert installed == [True]
