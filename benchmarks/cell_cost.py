@@ -8,9 +8,10 @@ each commit's own runner, one after the other, on this machine (nothing else sho
 result file of the cell (results/TABLE/CELL_seedS.json: its seconds and test metrics, from
 whatever machine and load its `machine` names), so only "after" trains. Each commit runs
 `benchmarks/reproduce.py --table T --cells C --seeds S` in a temporary run and results
-folder (the older commit from a temporary git worktree); the printed seconds are the result files' own `seconds`, the ratio is before /
-after (above 1: the cell got cheaper), and the test metrics show whether the two runs
-learnt the same thing. Writes the lines to --output as JSON too.
+folder (the older commit from a temporary git worktree); the printed seconds are the
+result files' own `seconds`, the ratio is before / after (above 1: the cell got
+cheaper), and the test metrics show whether the two runs learnt the same thing. Writes
+the lines to --output as JSON too.
 """
 
 from __future__ import annotations
@@ -57,11 +58,8 @@ def main() -> None:
     args = parser.parse_args()
     rows = []
     with tempfile.TemporaryDirectory() as scratch:
-        checkouts = {"before": os.path.join(scratch, "before"), "after": ROOT}
-        if not args.before:
-            del checkouts["before"]
-        if args.after:
-            checkouts["after"] = os.path.join(scratch, "after")
+        checkouts = {"before": os.path.join(scratch, "before")} if args.before else {}
+        checkouts["after"] = os.path.join(scratch, "after") if args.after else ROOT
         for label, commit in (("before", args.before), ("after", args.after)):
             if commit:
                 subprocess.run(["git", "-C", ROOT, "worktree", "add", "--detach",

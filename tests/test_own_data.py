@@ -2,6 +2,7 @@
 README gives, what a run tells its user, early stopping, the dataset's own settings,
 and the count protocols on a trained network."""
 
+import argparse
 import dataclasses
 import json
 import logging
@@ -15,8 +16,8 @@ import pytest
 
 import fixtures
 import train as train_cli
-from rankjax import cli, config as config_lib, experiment, sharding
-from rankjax import presets
+from rankjax import cli, config as config_lib, experiment, input_pipeline, presets, restore
+from rankjax import sharding, training
 from rankjax.tasks import crowd
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -81,7 +82,6 @@ def test_the_readmes_command_trains_and_compares_with_the_training_mean(
 def labeled_counts(workdir):
     """The counts of the images the run trained on: the folder's train/ minus validation."""
     cfg = config_lib.from_json(open(os.path.join(workdir, "config.json")).read())
-    from rankjax import input_pipeline
     return [r.count for r in input_pipeline.build_sources(cfg).labeled]
 
 
@@ -111,8 +111,6 @@ def test_a_preset_on_another_dataset_leaves_its_datasets_settings_behind(caplog)
     """crowd_shb_cpu_small halves ShanghaiTech B's photographs; on your own folder it does
     not, and says so; the folder's own settings apply instead."""
     caplog.set_level(logging.INFO)
-    import argparse
-
     def config_for(*argv):
         parser = argparse.ArgumentParser()
         parser.add_argument("--task", default="crowd")
@@ -143,8 +141,6 @@ def test_count_protocols_on_a_trained_network(tmp_path, one_device):
         data_dir=os.environ["RANKJAX_CACHE"], steps=200, eval_every=0, checkpoint_every=200,
         log_every=100, validation_fraction=0.0)
     experiment.train_and_evaluate(cfg, str(tmp_path / "trained"), progress=False)
-    from rankjax import input_pipeline, restore, training
-
     params, _ = restore.restore_params(cfg, str(tmp_path / "trained"), "latest")
     records = input_pipeline.build_sources(cfg).test[:12]
     model = training.build_model(cfg)
@@ -167,8 +163,6 @@ def test_count_protocols_on_a_network_trained_on_real_photographs(shared_data, t
     cfg = presets.get_preset("crowd_shb_cpu_small").replace(
         data_dir=os.path.join(shared_data, "ShanghaiTech"), width=0.125, steps=300,
         eval_every=0, checkpoint_every=300, log_every=100, validation_fraction=0.0)
-    from rankjax import input_pipeline, restore, training
-
     sources = input_pipeline.build_sources(cfg)
     records = sources.test[:16]
     experiment.train_and_evaluate(cfg, str(tmp_path / "trained"), progress=False,
