@@ -434,6 +434,68 @@ def cells_block(picked: list[tuple[list[dict], str]]) -> str:
     return "\n".join(lines) + "\n"
 
 
+def zoom_level_block(results_dir: str) -> str | None:
+    """The README's table of examples/zoom_level.py (block `zoom_level`) from its per-seed
+    files (results/zoom_level/seed*.json, written by the example's --results_file): test
+    MAE of zoom of the best checkpoint on validation and of the last (mean ± std over
+    seeds), SROCC, the training-mean predictor, and the example's declared claim judged
+    as a claim table's is (paired by seed); None without files."""
+    folder = os.path.join(results_dir, "zoom_level")
+    paths = sorted(os.path.join(folder, name) for name in os.listdir(folder)
+                   if name.endswith(".json")) if os.path.isdir(folder) else []
+    if not paths:
+        return None
+    runs = []
+    for path in paths:
+        with open(path) as f:
+            runs.append(json.load(f))
+    seeds = sorted(r["seed"] for r in runs)
+
+    def spread(values: list[float], digits: int = 3) -> str:
+        values = np.asarray(values, np.float64)
+        return (f"{values.mean():.{digits}f} ± {values.std(ddof=1):.{digits}f}"
+                if len(values) > 1 else f"{values.mean():.{digits}f}")
+
+    def per_seed(paradigm: str, key: str) -> dict[int, float]:
+        return {r["seed"]: r[paradigm][key]["mae"] for r in runs}
+
+    first = runs[0]
+    lines = [f"| test images: {first['test_images']}, seeds {', '.join(map(str, seeds))} "
+             "| MAE of zoom, best on validation | last checkpoint | SROCC (best) |",
+             "|---|---|---|---|",
+             f"| training mean for every image | "
+             f"{spread([r['training_mean']['mae'] for r in runs])} | | (constant) |"]
+    for paradigm, label in (("baseline", "regression only (`baseline`)"),
+                            ("multitask", "regression + ranking (`multitask`)")):
+        lines.append(f"| {label} | {spread([r[paradigm]['test']['mae'] for r in runs])} | "
+                     f"{spread([r[paradigm]['test_last']['mae'] for r in runs])} | "
+                     f"{spread([r[paradigm]['test']['srocc'] for r in runs])} |")
+    best = statistics.paired(per_seed("multitask", "test"), per_seed("baseline", "test"),
+                             higher_is_better=False)
+    last = statistics.paired(per_seed("multitask", "test_last"),
+                             per_seed("baseline", "test_last"), higher_is_better=False)
+    claim = "ranking lowers the test MAE of zoom"
+    if best is None:
+        lines += ["", f"- {claim}: one seed, no paired test"]
+    else:
+        verdict = statistics.judge(best, best.t_p)
+        words = (f"too few seeds ({best.n} of {statistics.MIN_SEEDS})"
+                 if verdict is statistics.Verdict.TOO_FEW_SEEDS else verdict.value)
+        lines += ["", f"- {claim}: {words} (gain {best.mean:+.3f} [{best.ci95[0]:+.3f}, "
+                      f"{best.ci95[1]:+.3f}], t-test p {best.t_p:.3g}, sign-flip p "
+                      f"{best.sign_flip_p:.3g}, n {best.n}; per seed "
+                      + ", ".join(f"{g:+.3f}" for g in best.gains) + "); secondary, last "
+                      f"checkpoints: gain {last.mean:+.3f} [{last.ci95[0]:+.3f}, "
+                      f"{last.ci95[1]:+.3f}], t-test p {last.t_p:.3g}, n {last.n}"]
+    machines = sorted({f"{r['machine']['cpu']} ({r['machine']['cores']} cores), "
+                       f"{r['machine']['date']}" for r in runs})
+    minutes = np.mean([r["seconds"] for r in runs]) / 60
+    lines.append(f"- {first['labeled_images']} labeled and {first['unlabeled_images']} "
+                 f"unlabeled images, {first['steps']} steps; runs on {'; '.join(machines)}, "
+                 f"{minutes:.1f} minutes per seed (both runs); from results/zoom_level/")
+    return "\n".join(lines) + "\n"
+
+
 def fill_blocks(text: str, blocks: dict[str, str]) -> str:
     """`text` with the part between `<!-- results:NAME -->` and `<!-- /results:NAME -->`
     replaced by blocks[NAME] (names without a block are left as they are)."""

@@ -376,3 +376,32 @@ def test_the_runner_stops_on_sigterm_as_train_py_does(tmp_path, monkeypatch):
     monkeypatch.setattr(sys, "argv", [script, "--list", "--results_dir", str(tmp_path)])
     runpy.run_path(script, run_name="__main__")
     assert installed == [True]
+
+
+def test_zoom_level_block_hand_worked(tmp_path):
+    """The README's zoom_level block from per-seed files: means, the paired gain in the
+    claimed direction (baseline MAE minus multitask MAE), and no verdict below 6 seeds."""
+    folder = tmp_path / "zoom_level"
+    folder.mkdir()
+    machine = {"cpu": "Test CPU", "cores": 2, "date": "2026-12-05"}
+    # seed: (baseline best, multitask best, baseline last, multitask last)
+    maes = {0: (0.5, 0.4, 0.6, 0.45), 1: (0.6, 0.4, 0.7, 0.45), 2: (0.55, 0.4, 0.65, 0.5)}
+    for seed, (b, m, bl, ml) in maes.items():
+        record = {"seed": seed, "steps": 400, "labeled_images": 12, "unlabeled_images": 300,
+                  "test_images": 100, "training_mean": {"mae": 0.7}, "seconds": 60.0,
+                  "machine": machine,
+                  "baseline": {"test": {"mae": b, "srocc": 0.6}, "test_last": {"mae": bl}},
+                  "multitask": {"test": {"mae": m, "srocc": 0.8}, "test_last": {"mae": ml}}}
+        (folder / f"seed{seed}.json").write_text(json.dumps(record))
+    block = reproduce.zoom_level_block(str(tmp_path))
+    assert "seeds 0, 1, 2" in block
+    assert "| regression only (`baseline`) | 0.550 ± 0.050 | 0.650 ± 0.050 | 0.600 ± 0.000 |" \
+        in block
+    assert "| regression + ranking (`multitask`) | 0.400 ± 0.000 |" in block
+    # Gains 0.1, 0.2, 0.15: mean 0.15, sd 0.05, standard error 0.05 / sqrt 3 = 0.0289; the
+    # 97.5 % quantile of t with 2 df is 4.303: 0.15 -+ 0.124 = [0.026, 0.274].
+    assert "too few seeds (3 of 6) (gain +0.150 [+0.026, +0.274]" in block
+    assert "per seed +0.100, +0.200, +0.150" in block
+    assert "last checkpoints: gain +0.183" in block
+    assert "Test CPU (2 cores), 2026-12-05, 1.0 minutes per seed" in block
+    assert reproduce.zoom_level_block(str(tmp_path / "none")) is None
