@@ -74,9 +74,12 @@ def report(results_dir: str, output: str, data_dir_hint: str, readme: str | None
         blocks["cpu_presets"] = reproduce.cells_block(
             [(reproduce.load_results(reproduce.TABLES[name], results_dir), cell)
              for name, cell in tables_lib.PRESET_CELLS])
-        zoom = reproduce.zoom_level_block(results_dir)
-        if zoom:
-            blocks["zoom_level"] = zoom
+        generated = {"zoom_level": reproduce.zoom_level_block(results_dir)}
+        for name, same_as in (("train", "default_crowd/multitask_seed0.json"),
+                              ("eval", ""), ("images", "")):
+            generated[f"transcript_{name}"] = reproduce.transcript_block(results_dir, name,
+                                                                         same_as)
+        blocks.update({name: block for name, block in generated.items() if block})
         picture = reproduce.claims_plot(claim_tables,
                                         os.path.join(results_dir, "claim_tables.png"))
         if picture:

@@ -496,6 +496,37 @@ def zoom_level_block(results_dir: str) -> str | None:
     return "\n".join(lines) + "\n"
 
 
+def transcript_block(results_dir: str, name: str, same_as: str = "") -> str | None:
+    """A README block showing what a newcomer's command printed (shortened), from
+    results/transcripts/<name>.json (scripts/readme_transcripts.py), with its wall time,
+    machine and load; with `same_as` (a table's result file of the same command), whether
+    its test metrics are that file's to the last digit. None without the file."""
+    path = os.path.join(results_dir, "transcripts", f"{name}.json")
+    if not os.path.isfile(path):
+        return None
+    with open(path) as f:
+        record = json.load(f)
+    m = record["machine"]
+    flags = m.get("vector_flags", "").split()
+    vectors = "AVX-512" if "avx512f" in flags else "AVX2" if "avx2" in flags else "no AVX2"
+    lines = ["```", f"$ {record['command']}", *record["lines"], "```", "",
+             f"It took {record['seconds']:.0f} s on {m['cpu']} ({m['cores']} cores, "
+             f"{vectors}), {m['date']}, load average "
+             f"{record['load_average_before']:.1f} when it started (results/transcripts/"
+             f"{name}.json, written by `python scripts/readme_transcripts.py`)."]
+    if same_as and os.path.isfile(os.path.join(results_dir, same_as)):
+        with open(os.path.join(results_dir, same_as)) as f:
+            table_metrics = json.load(f)["metrics"]
+        printed = next((json.loads(line.split(":", 1)[1]) for line in record["lines"]
+                        if line.startswith("test metrics:")), None)
+        same = printed is not None and all(printed.get(k) == v for k, v in
+                                           table_metrics.items())
+        lines[-1] += (f" Its test metrics are {'the same to the last digit as' if same else 'not'}"
+                      f" those of results/{same_as}, the same command run by the table "
+                      f"runner{' (the default is deterministic)' if same else ''}.")
+    return "\n".join(lines) + "\n"
+
+
 def fill_blocks(text: str, blocks: dict[str, str]) -> str:
     """`text` with the part between `<!-- results:NAME -->` and `<!-- /results:NAME -->`
     replaced by blocks[NAME] (names without a block are left as they are)."""

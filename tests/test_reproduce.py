@@ -405,3 +405,39 @@ def test_zoom_level_block_hand_worked(tmp_path):
     assert "last checkpoints: gain +0.183" in block
     assert "Test CPU (2 cores), 2026-12-05, 1.0 minutes per seed" in block
     assert reproduce.zoom_level_block(str(tmp_path / "none")) is None
+
+
+def test_readme_transcripts_keep_the_lines_a_newcomer_reads_and_say_where_they_ran(tmp_path):
+    import importlib.util
+    spec = importlib.util.spec_from_file_location(
+        "readme_transcripts", os.path.join(ROOT, "scripts", "readme_transcripts.py"))
+    script = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(script)
+    output = ("12:00:00 INFO data: 108 labeled, 108 unlabeled\n12:00:01 INFO devices: 1\n"
+              "run:   0%|  | 0/800 [00:00<?]\rrun:  38%|###  | 300/800 [00:25<00:37]\r"
+              "run:  50%|#####  | 400/800 [00:30<00:30]\n"
+              "step 400: validation mae=19.4\ntest metrics: {\"mae\": 14.5}\n"
+              "12:00:09 INFO test metrics of the last checkpoint (step 800): {}\n"
+              "test metrics of the last checkpoint: {}\nrun directory: /tmp/x/runs\n")
+    assert script.shorten(output) == [
+        "data: 108 labeled, 108 unlabeled", "run:  38%|###  | 300/800 [00:25<00:37]",
+        "step 400: validation mae=19.4", "test metrics: {\"mae\": 14.5}",
+        "test metrics of the last checkpoint: {}", "run directory: /tmp/x/runs"]
+
+    (tmp_path / "transcripts").mkdir()
+    (tmp_path / "default_crowd").mkdir()
+    record = {"command": "python train.py --task crowd", "seconds": 88.6,
+              "load_average_before": 0.04, "lines": ["test metrics: {\"mae\": 14.5}"],
+              "machine": {"cpu": "Test CPU", "cores": 2, "date": "2026-12-05",
+                          "vector_flags": "avx avx2 avx512f"}}
+    (tmp_path / "transcripts" / "train.json").write_text(json.dumps(record))
+    (tmp_path / "default_crowd" / "same.json").write_text(json.dumps({"metrics": {"mae": 14.5}}))
+    (tmp_path / "default_crowd" / "other.json").write_text(
+        json.dumps({"metrics": {"mae": 14.6}}))
+    block = reproduce.transcript_block(str(tmp_path), "train", "default_crowd/same.json")
+    assert block.startswith("```\n$ python train.py --task crowd\ntest metrics:")
+    assert "It took 89 s on Test CPU (2 cores, AVX-512), 2026-12-05, load average 0.0" in block
+    assert "the same to the last digit as those of results/default_crowd/same.json" in block
+    block = reproduce.transcript_block(str(tmp_path), "train", "default_crowd/other.json")
+    assert "are not those of results/default_crowd/other.json" in block
+    assert reproduce.transcript_block(str(tmp_path), "eval") is None
