@@ -1,6 +1,7 @@
 """Run the first commands of the README's newcomer's path and keep what they print.
 
-    python scripts/readme_transcripts.py            # all, about 3 minutes on 2 cores
+    python scripts/readme_transcripts.py            # all, about 10 minutes on 2 cores
+    python scripts/readme_transcripts.py --only train,eval
     python benchmarks/reproduce.py --report         # the README's transcript blocks
 
 Each command runs from a fresh temporary folder (so `runs/` is its own) exactly as the
@@ -38,11 +39,18 @@ COMMANDS = {
     "eval": ("python eval.py --workdir runs/crowd_cpu_small", None),
     "images": ("python eval.py --workdir runs/crowd_cpu_small --images " + " ".join(IMAGES),
                SHARED),
+    "shb": ("python train.py --preset crowd_shb_cpu_small --data_dir "
+            "../shared/data/ShanghaiTech --paradigm baseline --quiet", SHARED),
+    "to_label": ("python eval.py --workdir runs/crowd_shb_cpu_small --to_label "
+                 "../shared/data/UCF_CC_50 --output tolabel", SHARED),
+    "devices": ("XLA_FLAGS=--xla_force_host_platform_device_count=8 python train.py --task "
+                "crowd --workdir runs/eight_devices --steps 40 --eval_every 40 --quiet", None),
 }
 LOGGED = re.compile(r"^\d\d:\d\d:\d\d [A-Z]+ ")   # a log line's time stamp and level
-KEEP_LOGGED = re.compile(r"^data: \d+ labeled")
-KEEP_PRINTED = re.compile(r"^step \d+: validation|^test metrics|^run directory|^outputs|"
-                          r"^\S+\.(jpg|png)\t")
+KEEP_LOGGED = re.compile(r"^data: \d+ labeled|^devices: ")
+KEEP_PRINTED = re.compile(r"^step \d+: validation|^test metrics|^training-mean predictor|"
+                          r"^run directory|^outputs|^\S+\.(jpg|png)\t|^\d+ images, certainty|"
+                          r"^[1-3]\t")
 
 
 def shorten(output: str) -> list[str]:
@@ -70,12 +78,17 @@ def shorten(output: str) -> list[str]:
 
 def run(name: str, command: str, folder: str) -> dict:
     start, load = time.time(), os.getloadavg()[0]
-    # The README's paths are relative to the repository's root and runs/ to the folder.
-    argv = [sys.executable, os.path.join(ROOT, command.split()[1]),
-            *[os.path.join(ROOT, a) if a.startswith("../") else a
-              for a in command.split()[2:]]]
+    # The README's paths are relative to the repository's root and runs/ to the folder;
+    # leading NAME=value words set the environment, as a shell would.
+    words = command.split()
+    env = {**os.environ, "COLUMNS": "160"}
+    while "=" in words[0]:
+        name_, value = words.pop(0).split("=", 1)
+        env[name_] = value
+    argv = [sys.executable, os.path.join(ROOT, words[1]),
+            *[os.path.join(ROOT, a) if a.startswith("../") else a for a in words[2:]]]
     done = subprocess.run(argv, cwd=folder, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
-                          text=True, env={**os.environ, "COLUMNS": "160"})
+                          text=True, env=env)
     if done.returncode:
         sys.exit(f"error: `{command}` exited with {done.returncode}:\n{done.stdout[-2000:]}")
     lines = [line.replace(os.path.join(ROOT, ""), "").replace(folder, "/tmp/newcomer")
@@ -88,10 +101,16 @@ def run(name: str, command: str, folder: str) -> dict:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--output_dir", default=os.path.join(ROOT, "results", "transcripts"))
+    parser.add_argument("--only", default="",
+                        help="comma-separated names (default: all; the later ones read the "
+                             "runs the earlier ones wrote, so run them in one go)")
     args = parser.parse_args()
+    only = set(filter(None, args.only.split(",")))
     os.makedirs(args.output_dir, exist_ok=True)
     with tempfile.TemporaryDirectory() as folder:
         for name, (command, needs) in COMMANDS.items():
+            if only and name not in only:
+                continue
             if needs and not os.path.isdir(needs):
                 print(f"{name}: skipped, {needs} is missing")
                 continue
