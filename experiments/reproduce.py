@@ -750,6 +750,7 @@ def note_functions(table: Table, results: list[dict]) -> dict:
     for the second cycle of an active-learning curve):
     value(cell, seed, key); mean / std / minimum / maximum (cell, key) over seeds;
     difference(a, b, seed, key) and mean_difference(a, b, key) over the seeds both ran;
+    below(a, b, key): on how many of those seeds a's value is below b's;
     seeds(cell): how many seeds ran."""
     by_cell: dict[str, dict[int, dict]] = {}
     for result in results:
@@ -781,6 +782,8 @@ def note_functions(table: Table, results: list[dict]) -> dict:
         "difference": lambda a, b, seed, key: value(a, seed, key) - value(b, seed, key),
         "mean_difference": lambda a, b, key: float(np.mean(
             [value(a, s, key) - value(b, s, key) for s in shared(a, b)])),
+        "below": lambda a, b, key: sum(value(a, s, key) < value(b, s, key)
+                                       for s in shared(a, b)),
     }
 
 

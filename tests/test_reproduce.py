@@ -277,9 +277,10 @@ def test_a_note_is_filled_from_the_result_files_and_fails_on_what_they_lack(tmp_
                     '{{ seeds("baseline_50%") :d }} seeds; seed 1 gains '
                     '{{ -difference("multitask_50%", "baseline_50%", 1, "metrics.mae") }}, '
                     'both {{ mean_difference("multitask_50%", "baseline_50%", '
-                    '"metrics.mae") :+.2f }}.\n')
+                    '"metrics.mae") :+.2f }}, lower in {{ below("multitask_50%", '
+                    '"baseline_50%", "metrics.mae") }} of 2.\n')
     assert reproduce.fill_note(table, results) == (
-        "Baseline 11.25 MAE over 2 seeds; seed 1 gains 0.5, both -0.75.")
+        "Baseline 11.25 MAE over 2 seeds; seed 1 gains 0.5, both -0.75, lower in 2 of 2.")
     note.write_text('Seed 2: {{ value("baseline_50%", 2, "metrics.mae") }}')
     with pytest.raises(reproduce.NoteError, match="no seed 2"):
         reproduce.fill_note(table, results)

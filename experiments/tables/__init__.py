@@ -19,6 +19,7 @@ ORDER = (
     "labels_curve_shb",
     "margin_shb",
     "margin_default",
+    "ranked_crops_default",
     "mall_paper_protocol",
     "transfer_shb_to_sha",
     "starved_shb",
