@@ -421,7 +421,8 @@ def test_readme_transcripts_keep_the_lines_a_newcomer_reads_and_say_where_they_r
               "12:00:09 INFO test metrics of the last checkpoint (step 800): {}\n"
               "test metrics of the last checkpoint: {}\nrun directory: /tmp/x/runs\n")
     assert script.shorten(output) == [
-        "data: 108 labeled, 108 unlabeled", "run:  38%|###  | 300/800 [00:25<00:37]",
+        "data: 108 labeled, 108 unlabeled", "devices: 1",
+        "run:  38%|###  | 300/800 [00:25<00:37]",
         "step 400: validation mae=19.4", "test metrics: {\"mae\": 14.5}",
         "test metrics of the last checkpoint: {}", "run directory: /tmp/x/runs"]
 
