@@ -1,13 +1,14 @@
 """Run the first commands of the README's newcomer's path and keep what they print.
 
-    python scripts/readme_transcripts.py            # all, about 10 minutes on 2 cores
+    python scripts/readme_transcripts.py            # all, about 25 minutes on 2 cores
     python scripts/readme_transcripts.py --only train,eval
     python benchmarks/reproduce.py --report         # the README's transcript blocks
 
 Each command runs from a fresh temporary folder (so `runs/` is its own) exactly as the
 README writes it; the lines a newcomer looks at are kept (the data line, one progress line,
 validation and test lines, where the outputs went) with the wall time, the machine and
-the load average, in results/transcripts/<name>.json. `benchmarks/reproduce.py --report`
+the load average, in results/transcripts/<name>.json (more than six validation lines: the
+first two, "...", the last two). `benchmarks/reproduce.py --report`
 fills the README's blocks `transcript_<name>` from those files, so the README shows what
 the code printed, never numbers typed by hand. A command whose data is missing is skipped
 with a line saying so.
@@ -43,11 +44,15 @@ COMMANDS = {
             "../shared/data/ShanghaiTech --paradigm baseline --quiet", SHARED),
     "to_label": ("python eval.py --workdir runs/crowd_shb_cpu_small --to_label "
                  "../shared/data/UCF_CC_50 --output tolabel", SHARED),
+    "cells": ("python train.py --preset crowd_folder_cpu_small --data_dir ~/data/vgg_cells "
+              "--object_name cells --quiet", os.path.expanduser("~/data/vgg_cells")),
     "devices": ("XLA_FLAGS=--xla_force_host_platform_device_count=8 python train.py --task "
                 "crowd --workdir runs/eight_devices --steps 40 --eval_every 40 --quiet", None),
 }
 LOGGED = re.compile(r"^\d\d:\d\d:\d\d [A-Z]+ ")   # a log line's time stamp and level
-KEEP_LOGGED = re.compile(r"^data: \d+ labeled|^devices: ")
+KEEP_LOGGED = re.compile(r"^data: |^devices: ")
+VALIDATION = re.compile(r"^step \d+: validation")
+MOST_VALIDATIONS = 6   # more: the first two, "...", the last two
 KEEP_PRINTED = re.compile(r"^step \d+: validation|^test metrics|^training-mean predictor|"
                           r"^run directory|^outputs|^\S+\.(jpg|png)\t|^\d+ images, certainty|"
                           r"^[1-3]\t")
@@ -68,6 +73,14 @@ def shorten(output: str) -> list[str]:
                 lines.append(LOGGED.sub("", line))
         elif KEEP_PRINTED.search(line):
             lines.append(line)
+    validations = [i for i, line in enumerate(lines) if VALIDATION.match(line)]
+    if len(validations) > MOST_VALIDATIONS:
+        dropped = set(validations[2:-2])
+        first = min(dropped)
+        lines = [("..." if i == first else line) for i, line in enumerate(lines)
+                 if i == first or i not in dropped]
+        bar_at = bar_at if bar_at is None or bar_at <= first else \
+            bar_at - len(dropped) + 1
     if bars:
         def distance(bar):
             step, total = map(int, re.search(r"(\d+)/(\d+) \[", bar).groups())
@@ -86,13 +99,14 @@ def run(name: str, command: str, folder: str) -> dict:
         name_, value = words.pop(0).split("=", 1)
         env[name_] = value
     argv = [sys.executable, os.path.join(ROOT, words[1]),
-            *[os.path.join(ROOT, a) if a.startswith("../") else a for a in words[2:]]]
+            *[os.path.join(ROOT, a) if a.startswith("../") else os.path.expanduser(a)
+              for a in words[2:]]]
     done = subprocess.run(argv, cwd=folder, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
                           text=True, env=env)
     if done.returncode:
         sys.exit(f"error: `{command}` exited with {done.returncode}:\n{done.stdout[-2000:]}")
     lines = [line.replace(os.path.join(ROOT, ""), "").replace(folder, "/tmp/newcomer")
-             for line in shorten(done.stdout)]
+             .replace(os.path.expanduser("~/"), "~/") for line in shorten(done.stdout)]
     return {"name": name, "command": command, "lines": lines,
             "seconds": round(time.time() - start, 1),
             "load_average_before": round(load, 2), "machine": machine()}

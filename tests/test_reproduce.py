@@ -425,6 +425,11 @@ def test_readme_transcripts_keep_the_lines_a_newcomer_reads_and_say_where_they_r
         "run:  38%|###  | 300/800 [00:25<00:37]",
         "step 400: validation mae=19.4", "test metrics: {\"mae\": 14.5}",
         "test metrics of the last checkpoint: {}", "run directory: /tmp/x/runs"]
+    # More than six validations: the first two, "...", the last two.
+    many = "".join(f"step {i}: validation mae={i}\n" for i in range(1, 9))
+    assert script.shorten(many) == ["step 1: validation mae=1", "step 2: validation mae=2",
+                                     "...", "step 7: validation mae=7",
+                                     "step 8: validation mae=8"]
 
     (tmp_path / "transcripts").mkdir()
     (tmp_path / "default_crowd").mkdir()
