@@ -324,9 +324,8 @@ class Judged:
         if p is None:
             return ""
         digits = 3 if table.higher_is_better else 2
-        text = (f"gain {p.mean:+.{digits}f} [{p.ci95[0]:+.{digits}f}, {p.ci95[1]:+.{digits}f}], "
-                f"t-test p {p.t_p:.3g}, Holm p {self.holm_p:.3g}, sign-flip p "
-                f"{p.sign_flip_p:.3g}, n {p.n}")
+        text = (f"{_gain(p, digits)}, t-test p {p.t_p:.3g}, Holm p {self.holm_p:.3g}, "
+                f"sign-flip p {p.sign_flip_p:.3g}, n {p.n}")
         if self.paper_gain is not None:
             text += f"; the paper's gain here {self.paper_gain:+.{digits}f}"
         return text
@@ -383,8 +382,7 @@ def verdicts(table: Table, results: list[dict]) -> list[tuple[Claim, str]]:
                                   table.higher_is_better) if table.kind == "cells" else None)
         if last is not None:
             digits = 3 if table.higher_is_better else 2
-            text += (f"; secondary, last checkpoints: gain {last.mean:+.{digits}f} "
-                     f"[{last.ci95[0]:+.{digits}f}, {last.ci95[1]:+.{digits}f}], t-test p "
+            text += (f"; secondary, last checkpoints: {_gain(last, digits)}, t-test p "
                      f"{last.t_p:.3g}, n {last.n}")
         out.append((j.claim, text))
     return out
@@ -406,14 +404,23 @@ def readme_block(table: Table, results: list[dict]) -> str:
     return "\n".join(lines) + "\n"
 
 
+def _gain(p: statistics.Paired, digits: int) -> str:
+    """ "gain +m [low, high]": a paired mean gain and its 95 % interval."""
+    return (f"gain {p.mean:+.{digits}f} [{p.ci95[0]:+.{digits}f}, "
+            f"{p.ci95[1]:+.{digits}f}]")
+
+
+def _mean_std(values, mean_format: str, std_format: str) -> str:
+    """ "mean ± std" over seeds (ddof 1), or the mean alone for one value."""
+    values = np.asarray(values, np.float64)
+    return (f"{values.mean():{mean_format}} ± {values.std(ddof=1):{std_format}}"
+            if len(values) > 1 else f"{values.mean():{mean_format}}")
+
+
 def cells_block(picked: list[tuple[list[dict], str]]) -> str:
     """Markdown: per (a table's results, cell), the command a user runs for that cell, its
     seeds, test MAE of the best checkpoint on validation and of the last (mean ± std), count
     ratio, minutes per run and the machines the runs' files name."""
-    def spread(values: np.ndarray) -> str:
-        return (f"{values.mean():.3g} ± {values.std(ddof=1):.2g}" if len(values) > 1
-                else f"{values.mean():.3g}")
-
     lines = ["| command | seeds | test MAE, best on validation | last checkpoint | "
              "count ratio (best / last) | minutes per run | machines |",
              "|---|---|---|---|---|---|---|"]
@@ -428,8 +435,9 @@ def cells_block(picked: list[tuple[list[dict], str]]) -> str:
         flags = " ".join(f"--{k} {v}" for k, v in sorted(runs[0]["overrides"].items())
                          if k != "labeled_fraction" or v != 1.0)
         machines = sorted({f"{r['machine']['cpu']}, {r['machine']['date']}" for r in runs})
+        best, last = (_mean_std(values, ".3g", ".2g") for values in (best, last))
         lines.append(f"| `python train.py --preset {runs[0]['preset']} {flags}` | {len(runs)} "
-                     f"| {spread(best)} | {spread(last)} | {ratio_best:.2f} / {ratio_last:.2f} "
+                     f"| {best} | {last} | {ratio_best:.2f} / {ratio_last:.2f} "
                      f"| {_minutes_per_run(runs):.0f} | {'; '.join(machines)} |")
     return "\n".join(lines) + "\n"
 
@@ -451,25 +459,24 @@ def zoom_level_block(results_dir: str) -> str | None:
             runs.append(json.load(f))
     seeds = sorted(r["seed"] for r in runs)
 
-    def spread(values: list[float], digits: int = 3) -> str:
-        values = np.asarray(values, np.float64)
-        return (f"{values.mean():.{digits}f} ± {values.std(ddof=1):.{digits}f}"
-                if len(values) > 1 else f"{values.mean():.{digits}f}")
-
     def per_seed(paradigm: str, key: str) -> dict[int, float]:
         return {r["seed"]: r[paradigm][key]["mae"] for r in runs}
+
+    def spread(key: str, paradigm: str = "", metric: str = "mae") -> str:
+        return _mean_std([(r[paradigm] if paradigm else r)[key][metric] for r in runs],
+                         ".3f", ".3f")
 
     first = runs[0]
     lines = [f"| test images: {first['test_images']}, seeds {', '.join(map(str, seeds))} "
              "| MAE of zoom, best on validation | last checkpoint | SROCC (best) |",
              "|---|---|---|---|",
              f"| training mean for every image | "
-             f"{spread([r['training_mean']['mae'] for r in runs])} | | (constant) |"]
+             f"{spread('training_mean')} | | (constant) |"]
     for paradigm, label in (("baseline", "regression only (`baseline`)"),
                             ("multitask", "regression + ranking (`multitask`)")):
-        lines.append(f"| {label} | {spread([r[paradigm]['test']['mae'] for r in runs])} | "
-                     f"{spread([r[paradigm]['test_last']['mae'] for r in runs])} | "
-                     f"{spread([r[paradigm]['test']['srocc'] for r in runs])} |")
+        lines.append(f"| {label} | {spread('test', paradigm)} | "
+                     f"{spread('test_last', paradigm)} | "
+                     f"{spread('test', paradigm, 'srocc')} |")
     best = statistics.paired(per_seed("multitask", "test"), per_seed("baseline", "test"),
                              higher_is_better=False)
     last = statistics.paired(per_seed("multitask", "test_last"),
@@ -481,12 +488,10 @@ def zoom_level_block(results_dir: str) -> str | None:
         verdict = statistics.judge(best, best.t_p)
         words = (f"too few seeds ({best.n} of {statistics.MIN_SEEDS})"
                  if verdict is statistics.Verdict.TOO_FEW_SEEDS else verdict.value)
-        lines += ["", f"- {claim}: {words} (gain {best.mean:+.3f} [{best.ci95[0]:+.3f}, "
-                      f"{best.ci95[1]:+.3f}], t-test p {best.t_p:.3g}, sign-flip p "
-                      f"{best.sign_flip_p:.3g}, n {best.n}; per seed "
+        lines += ["", f"- {claim}: {words} ({_gain(best, 3)}, t-test p {best.t_p:.3g}, "
+                      f"sign-flip p {best.sign_flip_p:.3g}, n {best.n}; per seed "
                       + ", ".join(f"{g:+.3f}" for g in best.gains) + "); secondary, last "
-                      f"checkpoints: gain {last.mean:+.3f} [{last.ci95[0]:+.3f}, "
-                      f"{last.ci95[1]:+.3f}], t-test p {last.t_p:.3g}, n {last.n}"]
+                      f"checkpoints: {_gain(last, 3)}, t-test p {last.t_p:.3g}, n {last.n}"]
     machines = sorted({f"{r['machine']['cpu']} ({r['machine']['cores']} cores), "
                        f"{r['machine']['date']}" for r in runs})
     minutes = np.mean([r["seconds"] for r in runs]) / 60
