@@ -1,8 +1,10 @@
 """The table runner: cells train once, results aggregate over seeds, reports regenerate."""
 
 import dataclasses
+import importlib.util
 import json
 import os
+import runpy
 import subprocess
 import sys
 
@@ -11,6 +13,7 @@ import pytest
 
 import fixtures
 from experiments import reproduce, statistics
+from rankjax import cli
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
@@ -79,7 +82,6 @@ def test_smoke_table_runs_skips_and_reports(tmp_path, monkeypatch, capsys):
     assert saved["metrics"]["images"] == 30 and saved["machine"]["cores"]
     assert saved["config"]["seed"] == 0 and "data_dir" not in saved["config"]
     # The same command again, in this process (no start-up): it trains nothing.
-    import runpy
     monkeypatch.chdir(tmp_path)
     monkeypatch.setattr(sys, "argv", command[1:] + ["--report", "--output",
                                                     str(tmp_path / "RESULTS.md")])
@@ -367,10 +369,6 @@ def test_the_cells_block_gives_each_picked_cell_its_command_and_spread():
 def test_the_runner_stops_on_sigterm_as_train_py_does(tmp_path, monkeypatch):
     """benchmarks/reproduce.py installs the same SIGTERM handling as train.py (tested for
     real in tests/test_reliability.py: the run's lock is released, exit status 143)."""
-    import runpy
-
-    from rankjax import cli
-
     installed = []
     monkeypatch.setattr(cli, "stop_cleanly_on_sigterm", lambda: installed.append(True))
     script = os.path.join(ROOT, "benchmarks", "reproduce.py")
@@ -409,7 +407,6 @@ def test_zoom_level_block_hand_worked(tmp_path):
 
 
 def test_readme_transcripts_keep_the_lines_a_newcomer_reads_and_say_where_they_ran(tmp_path):
-    import importlib.util
     spec = importlib.util.spec_from_file_location(
         "readme_transcripts", os.path.join(ROOT, "scripts", "readme_transcripts.py"))
     script = importlib.util.module_from_spec(spec)
