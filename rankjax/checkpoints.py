@@ -11,7 +11,10 @@ never leaves a half-written checkpoint behind.
 
 from __future__ import annotations
 
+import contextlib
 import logging
+import shutil
+import sys
 from typing import Any
 
 import jax
@@ -27,30 +30,84 @@ class CheckpointError(ValueError):
     pass
 
 
-def _manager(directory: str, max_to_keep: int) -> ocp.CheckpointManager:
+def _manager(directory: str, max_to_keep: int, writer: bool = False) -> ocp.CheckpointManager:
+    # The one process that trains into a run directory (it holds run.lock) deletes the
+    # half-written checkpoints of an earlier run's failed save (e.g. on a full disk);
+    # readers (eval.py) leave them to their writer.
     return ocp.CheckpointManager(
         storage.absolute(directory), item_handlers={"state": ocp.StandardCheckpointHandler(),
                                                    "meta": ocp.JsonCheckpointHandler()},
-        options=ocp.CheckpointManagerOptions(max_to_keep=max_to_keep, create=True))
+        options=ocp.CheckpointManagerOptions(max_to_keep=max_to_keep, create=True,
+                                             cleanup_tmp_directories=writer))
+
+
+def has_latest(workdir: str) -> bool:
+    """Whether `workdir` holds a finished latest checkpoint (a folder named by its step);
+    False also where it cannot be looked at (the run's own checks say why)."""
+    folder = storage.join(workdir, "checkpoints")
+    try:
+        return storage.isdir(folder) and any(n.isdigit() for n in storage.listdir(folder))
+    except storage.StorageError:
+        return False
 
 
 class RunCheckpoints:
-    def __init__(self, workdir: str):
-        self.latest = _manager(storage.join(workdir, "checkpoints"), 2)
-        self.best = _manager(storage.join(workdir, "best"), 1)
+    """The run's two checkpoint managers. `writer`: the training process, which saves.
+
+    As a context manager it waits for a save in flight and closes both managers on every
+    way out, quietly after an error (a save that failed on a full disk raises its error
+    again while it is waited for), so no background write outlives the run.
+    """
+
+    def __init__(self, workdir: str, writer: bool = False):
+        self.latest = _manager(storage.join(workdir, "checkpoints"), 2, writer)
+        self.best = _manager(storage.join(workdir, "best"), 1, writer)
+        self._closed = False
+
+    def __enter__(self) -> "RunCheckpoints":
+        self._quiet = _QuietFailedSaves()
+        self._quiet.__enter__()
+        return self
+
+    def __exit__(self, kind, error, traceback) -> None:
+        try:
+            if error is None:
+                self.close()
+                return
+            for manager in (self.latest, self.best):
+                with contextlib.suppress(Exception):
+                    manager.wait_until_finished()
+            with contextlib.suppress(Exception):
+                self.close()
+        finally:
+            self._quiet.__exit__()
 
     def save(self, state, meta: dict, best: bool = False) -> None:
         step = int(jax.device_get(state.step))
         manager = self.best if best else self.latest
         # One save in flight at a time: two managers' concurrent async saves deadlock on
         # their cross-process barriers in multi-process runs.
-        (self.latest if best else self.best).wait_until_finished()
+        self._wait(self.latest if best else self.best)
+        _check_room(str(manager.directory), state, step)
         manager.save(step, args=ocp.args.Composite(state=ocp.args.StandardSave(state),
                                                    meta=ocp.args.JsonSave(meta)), force=True)
 
     def wait(self) -> None:
-        self.latest.wait_until_finished()
-        self.best.wait_until_finished()
+        self._wait(self.latest)
+        self._wait(self.best)
+
+    @staticmethod
+    def _wait(manager: ocp.CheckpointManager) -> None:
+        """Waits for `manager`'s save in flight; one that failed for lack of space raises
+        storage.DiskFull naming the checkpoint folder."""
+        try:
+            manager.wait_until_finished()
+        except Exception as error:
+            if storage.is_disk_full(error):
+                raise storage.DiskFull(f"cannot save a checkpoint in {manager.directory}: no "
+                                       f"space left on its disk (disk full or quota spent)"
+                                       ) from error
+            raise
 
     def latest_step(self) -> int | None:
         return self.latest.latest_step()
@@ -102,8 +159,51 @@ class RunCheckpoints:
                               + "; ".join(problems))
 
     def close(self) -> None:
-        self.latest.close()
-        self.best.close()
+        if not self._closed:
+            self._closed = True
+            self.latest.close()
+            self.best.close()
+
+
+class _QuietFailedSaves(logging.Filter):
+    """While a run saves: a background save that fails for lack of space is reported once,
+    by the run's own error (storage.DiskFull), not also by orbax's logged tracebacks
+    (absl's logger) and tensorstore's late callbacks into the closed event loop of the
+    failed save (`RuntimeError('Event loop is closed')`, printed as unraisable)."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        error = record.exc_info[1] if record.exc_info else None
+        return not ((error is not None and storage.is_disk_full(error))
+                    or any(text in record.getMessage() for text in storage.DISK_FULL_TEXTS))
+
+    def _unraisable(self, unraisable) -> None:
+        if not (isinstance(unraisable.exc_value, RuntimeError)
+                and str(unraisable.exc_value) == "Event loop is closed"):
+            self._previous_hook(unraisable)
+
+    def __enter__(self) -> None:
+        logging.getLogger("absl").addFilter(self)
+        self._previous_hook, sys.unraisablehook = sys.unraisablehook, self._unraisable
+
+    def __exit__(self, *exc) -> None:
+        logging.getLogger("absl").removeFilter(self)
+        if sys.unraisablehook == self._unraisable:
+            sys.unraisablehook = self._previous_hook
+
+
+def _check_room(directory: str, state, step: int) -> None:
+    """storage.DiskFull before a save that cannot fit: orbax stores the arrays
+    uncompressed, so a local disk with less free space than the state's bytes would fail
+    part way through the background write (its error then comes only at the next wait,
+    among orbax's and tensorstore's own messages)."""
+    if not storage.is_local(directory):
+        return
+    needed = sum(leaf.nbytes for leaf in jax.tree.leaves(state) if hasattr(leaf, "nbytes"))
+    free = shutil.disk_usage(directory).free
+    if free < needed:
+        raise storage.DiskFull(f"cannot save checkpoint step {step} in {directory}: no space "
+                               f"left on its disk ({free / 2**20:.1f} MiB free, the checkpoint "
+                               f"needs about {needed / 2**20:.1f} MiB)")
 
 
 class UnreadableCheckpoint(CheckpointError):

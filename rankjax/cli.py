@@ -10,7 +10,7 @@ import os
 import sys
 
 from rankjax import (checkpoints, config as config_lib, datasets, experiment, presets, stopping,
-                     storage, tasks)
+                     storage, tasks, weight_files)
 
 
 def chosen_preset(argv: list[str] | None = None) -> str:
@@ -139,13 +139,14 @@ def fail(message: str) -> None:
 
 @contextlib.contextmanager
 def user_errors(debug: bool = False, also: tuple = ()):
-    """Ends the errors a user can cause (bad data, run directories, checkpoints, a diverged
-    run, and the exception types in `also`, e.g. a config's ValueError) with one line
+    """Ends the errors a user can cause (bad data, run directories, a full disk, weights
+    files, checkpoints, a diverged run, and the exception types in `also`, e.g. a config's
+    ValueError) with one line
     naming the problem and exit code 2; anything else is a bug and keeps its traceback.
     `debug` shows the traceback of every error."""
     expected = (FileNotFoundError, datasets.DatasetError, experiment.RunDirError,
                 checkpoints.CheckpointError, experiment.TrainingDiverged,
-                storage.StorageError) + also
+                storage.StorageError, weight_files.WeightsFileError) + also
     try:
         yield
     except expected as error:

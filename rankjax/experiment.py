@@ -105,10 +105,7 @@ def run_training_averages(metrics_path: str) -> dict:
     steps): the share of steps whose rank hinge was active and the mean pair accuracy."""
     sums: dict[str, float] = {}
     steps = 0
-    if not storage.exists(metrics_path):
-        return {}
-    for line in storage.read_text(metrics_path).splitlines():
-        row = json.loads(line) if line.strip() else {}
+    for row in rundir.read_metrics(metrics_path):
         if row.get("kind") != "train" or "steps_in_window" not in row:
             continue
         steps += row["steps_in_window"]
@@ -191,16 +188,21 @@ def train_and_evaluate(cfg: Config, workdir: str, overwrite: bool = False,
         # writable and free.
         presets.check(cfg)
         sources = input_pipeline.build_sources(cfg) if sources is None else sources
+        if initial_params is None and not checkpoints.has_latest(workdir):
+            initial_params = _pretrained_params(cfg)  # None unless the config imports some
         rundir.check_writable(workdir)
-    with rundir.RunLock(workdir):
-        return _train(cfg, workdir, overwrite, progress, sources, initial_params, clock)
+    with rundir.RunLock(workdir), rundir.full_disk_stops_the_run(workdir):
+        with clock("startup"):
+            changed = rundir.prepare(cfg, workdir, overwrite)
+        with checkpoints.RunCheckpoints(workdir, writer=True) as store:
+            return _train(cfg, workdir, changed, store, progress, sources, initial_params,
+                          clock)
 
 
-def _train(cfg: Config, workdir: str, overwrite: bool, progress: bool, sources: Sources,
-           initial_params, clock: timing.PartClock) -> dict:
+def _train(cfg: Config, workdir: str, changed: dict, store: checkpoints.RunCheckpoints,
+           progress: bool, sources: Sources, initial_params, clock: timing.PartClock) -> dict:
     task = tasks.get(cfg.task)
     with clock("startup"):
-        changed = rundir.prepare(cfg, workdir, overwrite)
         log.info("data: %d labeled, %d unlabeled, %d validation, %d test images",
                  len(sources.labeled), len(sources.unlabeled), len(sources.validation),
                  len(sources.test))
@@ -218,7 +220,6 @@ def _train(cfg: Config, workdir: str, overwrite: bool, progress: bool, sources: 
         log.info("devices: %d %s device(s) in %d process(es); batch sharded over all of them",
                  jax.device_count(), jax.default_backend(), jax.process_count())
         model, tx = training.build_model(cfg), training.make_optimizer(cfg)
-        store = checkpoints.RunCheckpoints(workdir)
         state, start = _restore_or_create(cfg, workdir, store, model, tx, mesh, changed,
                                           initial_params)
         train_step = training.make_train_step(cfg, model, tx, mesh)
@@ -398,17 +399,27 @@ def data_summary(sources: Sources) -> dict:
 def _still_improving(cfg: Config, task, metrics_path: str, stopped_early) -> list[str]:
     """A warning when the last validation was the best so far and better than the one
     before: the run most likely stopped before it had learnt what it could."""
-    if stopped_early or not storage.exists(metrics_path):
+    if stopped_early:
         return []
     scores = [(row["step"], row[task.selection_metric]) for row in
-              map(json.loads, storage.read_text(metrics_path).splitlines())
-              if row.get("kind") == "validation" and task.selection_metric in row]
+              rundir.read_metrics(metrics_path) if row.get("kind") == "validation" and task.selection_metric in row]
     if len(scores) < 2 or not all(task.better(scores[-1][1], value)
                                   for _, value in scores[:-1]):
         return []
     return [f"trained too briefly: validation {task.selection_metric} was still improving at "
             f"the last evaluation (step {scores[-1][0]}: {scores[-1][1]:.4g}, before "
             f"{scores[-2][1]:.4g}); rerun with more --steps (it resumes)"]
+
+
+def _pretrained_params(cfg: Config):
+    """A new run's initial weights where the config imports pretrained ones (else None):
+    read before the run directory is written, so a missing, refused or damaged weights
+    file leaves nothing behind. The same values as training.create_train_state's own
+    initialisation from the run's seed."""
+    if cfg.init != "imagenet":
+        return None
+    init_rng, _ = jax.random.split(jax.random.key(cfg.seed))
+    return training.init_params(cfg, training.build_model(cfg), init_rng)
 
 
 def _restore_or_create(cfg: Config, workdir: str, store, model, tx, mesh, changed: dict,
@@ -457,11 +468,7 @@ PATIENCE_MIN_GAIN = 0.01
 
 def _validation_history(task, metrics_path: str) -> list[tuple[int, float]]:
     """(step, selection metric) of every validation in metrics.jsonl, in order."""
-    if not storage.exists(metrics_path):
-        return []
-    rows = (json.loads(line) for line in storage.read_text(metrics_path).splitlines()
-            if line.strip())
-    return [(row["step"], row[task.selection_metric]) for row in rows
+    return [(row["step"], row[task.selection_metric]) for row in rundir.read_metrics(metrics_path)
             if row.get("kind") == "validation" and task.selection_metric in row]
 
 

@@ -10,6 +10,10 @@ Supported files (the ones users can download):
 Keras names map to ours as block{b}_conv{i} -> conv{b}_{i}, fc1 -> fc6, fc2 -> fc7;
 torchvision's `features.{n}` indices and `classifier.{0,3}` likewise. The
 1000-way ImageNet classifier is never imported: `head` is the new layer.
+
+Files are read as data (rankjax.weight_files): a .pth is never unpickled by torch, and
+one that names anything but tensors is refused before any of it runs; every problem is a
+WeightsFileError naming the file.
 """
 
 from __future__ import annotations
@@ -19,7 +23,8 @@ from typing import Any
 
 import numpy as np
 
-from rankjax import models
+from rankjax import models, weight_files
+from rankjax.weight_files import WeightsFileError
 
 KERAS_NOTOP_URL = ("https://storage.googleapis.com/tensorflow/keras-applications/vgg16/"
                    "vgg16_weights_tf_dim_ordering_tf_kernels_notop.h5")
@@ -49,13 +54,13 @@ def input_style_of(path: str) -> str:
 def load_vgg16(path: str) -> Weights:
     """Reads a VGG16 weight file into {rankjax layer name: (kernel, bias)} in Flax layout."""
     if not os.path.isfile(path):
-        raise FileNotFoundError(f"VGG16 weights file not found: {path!r}. {WHERE_TO_GET}")
+        raise WeightsFileError(f"VGG16 weights file not found: {path!r}. {WHERE_TO_GET}")
     if path.endswith((".h5", ".hdf5")):
         return _load_keras_h5(path)
     if path.endswith((".pth", ".pt")):
         return _load_torch(path)
-    raise ValueError(f"{path!r}: unknown VGG16 weight format (expected a Keras .h5 or a "
-                     f"torchvision .pth file). {WHERE_TO_GET}")
+    raise WeightsFileError(f"{path!r}: unknown VGG16 weight format (expected a Keras .h5 or "
+                           f"a torchvision .pth file). {WHERE_TO_GET}")
 
 
 def _load_keras_h5(path: str) -> Weights:
@@ -64,52 +69,50 @@ def _load_keras_h5(path: str) -> Weights:
     try:
         h5 = h5py.File(path, "r")
     except OSError as error:
-        raise ValueError(f"{path!r} is not a readable HDF5 file ({error}). {WHERE_TO_GET}")
-    with h5:
-        root = h5["model_weights"] if "model_weights" in h5 else h5  # whole-model saves
-        if "layer_names" not in root.attrs:
-            raise ValueError(f"{path!r} is not a Keras weights file in the legacy h5 layout (no "
-                             f"'layer_names' attribute). {WHERE_TO_GET}")
-        weights: Weights = {}
-        for raw in root.attrs["layer_names"]:
-            layer = raw.decode() if isinstance(raw, bytes) else str(raw)
-            if layer not in KERAS_TO_RANKJAX:
-                continue
-            group = root[layer]
-            names = [n.decode() if isinstance(n, bytes) else str(n)
-                     for n in group.attrs["weight_names"]]
-            # Keras loads by position (kernel, bias); dataset names differ across versions
-            # (block1_conv1_W_1:0 in the 2016 files, block1_conv1/kernel today).
-            arrays = [np.asarray(group[name]) for name in names]
-            if len(arrays) != 2:
-                raise ValueError(f"{path!r}: layer {layer} holds {len(arrays)} arrays, "
-                                 f"expected kernel and bias")
-            kernel, bias = sorted(arrays, key=lambda a: -a.ndim)
-            weights[KERAS_TO_RANKJAX[layer]] = (kernel.astype(np.float32),
-                                                bias.astype(np.float32))
+        raise WeightsFileError(f"{path!r} is not a readable HDF5 file ({error}). "
+                               f"{WHERE_TO_GET}") from None
+    try:
+        with h5:
+            return _read_keras_h5(path, h5)
+    except (KeyError, OSError, TypeError) as error:  # a damaged or unexpected layout
+        raise WeightsFileError(f"{path!r} is not a Keras VGG16 weights file "
+                               f"({type(error).__name__}: {error}). {WHERE_TO_GET}") from None
+
+
+def _read_keras_h5(path: str, h5) -> Weights:
+    root = h5["model_weights"] if "model_weights" in h5 else h5  # whole-model saves
+    if "layer_names" not in root.attrs:
+        raise WeightsFileError(f"{path!r} is not a Keras weights file in the legacy h5 layout "
+                               f"(no 'layer_names' attribute). {WHERE_TO_GET}")
+    weights: Weights = {}
+    for raw in root.attrs["layer_names"]:
+        layer = raw.decode() if isinstance(raw, bytes) else str(raw)
+        if layer not in KERAS_TO_RANKJAX:
+            continue
+        group = root[layer]
+        names = [n.decode() if isinstance(n, bytes) else str(n)
+                 for n in group.attrs["weight_names"]]
+        # Keras loads by position (kernel, bias); dataset names differ across versions
+        # (block1_conv1_W_1:0 in the 2016 files, block1_conv1/kernel today).
+        arrays = [np.asarray(group[name]) for name in names]
+        if len(arrays) != 2:
+            raise WeightsFileError(f"{path!r}: layer {layer} holds {len(arrays)} arrays, "
+                                   f"expected kernel and bias")
+        kernel, bias = sorted(arrays, key=lambda a: -a.ndim)
+        weights[KERAS_TO_RANKJAX[layer]] = (kernel.astype(np.float32),
+                                            bias.astype(np.float32))
     _check_complete(path, weights)
     return weights
 
 
 def _load_torch(path: str) -> Weights:
-    try:
-        import torch
-    except ImportError as error:
-        raise ImportError(f"reading {path!r} needs PyTorch (`pip install torch`), or use the "
-                          f"Keras file instead: {KERAS_NOTOP_URL}") from error
-    try:
-        state = torch.load(path, map_location="cpu", weights_only=True)
-    except Exception as error:  # torch raises several types for corrupt files
-        raise ValueError(f"{path!r} is not a readable PyTorch state dict ({error}). "
-                         f"{WHERE_TO_GET}") from error
-    if isinstance(state, dict) and "state_dict" in state:
-        state = state["state_dict"]
+    state = weight_files.read_torch(path)
     weights: Weights = {}
     for prefix, name in TORCH_TO_RANKJAX.items():
-        if f"{prefix}.weight" not in state:
+        if f"{prefix}.weight" not in state or f"{prefix}.bias" not in state:
             continue
-        weight = state[f"{prefix}.weight"].float().numpy()
-        bias = state[f"{prefix}.bias"].float().numpy()
+        weight = state[f"{prefix}.weight"].astype(np.float32)
+        bias = state[f"{prefix}.bias"].astype(np.float32)
         if weight.ndim == 4:  # (out, in, kh, kw) -> (kh, kw, in, out)
             kernel = weight.transpose(2, 3, 1, 0)
         elif name == "fc6":  # input flattened as (C, 7, 7) in torch, (7, 7, C) here
@@ -127,7 +130,7 @@ def _load_torch(path: str) -> Weights:
 def _check_complete(path: str, weights: Weights) -> None:
     missing = [n for n in models.VGG16_CONV_NAMES if n not in weights]
     if missing:
-        raise ValueError(f"{path!r} lacks VGG16 layers {missing}; is it a VGG16 file? "
+        raise WeightsFileError(f"{path!r} lacks VGG16 layers {missing}; is it a VGG16 file? "
                          f"{WHERE_TO_GET}")
 
 
@@ -145,12 +148,12 @@ def load_into(params: Any, path: str) -> Any:
     targets += [(new, name) for name in ("fc6", "fc7") if name in new]
     for parent, name in targets:
         if name not in weights:
-            raise ValueError(f"{path!r} has no {name} weights, which this network needs; the "
-                             f"IQA network needs the full file: {KERAS_TOP_URL}")
+            raise WeightsFileError(f"{path!r} has no {name} weights, which this network needs; "
+                                   f"the IQA network needs the full file: {KERAS_TOP_URL}")
         kernel, bias = weights[name]
         expected = parent[name]["kernel"].shape
         if kernel.shape != expected:
-            raise ValueError(
+            raise WeightsFileError(
                 f"{path!r}: {name} kernel has shape {kernel.shape} but the network expects "
                 f"{expected}; ImageNet weights need width=1.0 (and 224x224 input for fc6)")
         parent[name] = {"kernel": kernel, "bias": bias}

@@ -9,11 +9,13 @@ on a local folder or a URL (rankjax.storage).
 
 from __future__ import annotations
 
+import contextlib
 import csv
 import dataclasses
 import datetime
 import fnmatch
 import importlib.metadata
+import io
 import json
 import logging
 import os
@@ -49,6 +51,36 @@ def write_atomic(path: str, write, binary: bool = False) -> None:
     """Writes `path` (a local path or URL) through `write(file)` so that readers never
     see half a file (rankjax.storage.write_atomic)."""
     storage.write_atomic(path, write, binary)
+
+
+@contextlib.contextmanager
+def full_disk_stops_the_run(workdir: str):
+    """A write that fails for lack of space anywhere in the run (config, a metrics line, a
+    checkpoint, a picture, TensorBoard) ends it with one storage.DiskFull naming the run
+    directory. What it leaves is whole: every file is written atomically or not at all,
+    and orbax's half-written checkpoint is deleted when the run is resumed."""
+    try:
+        yield
+    except Exception as error:
+        if not storage.is_disk_full(error):
+            raise
+        where = str(error).strip().splitlines()[0] if isinstance(error, storage.DiskFull) \
+            else "a write failed"
+        saved = _complete_checkpoints(workdir)
+        then = (f"it resumes from the last complete checkpoint, step {saved[-1]}" if saved
+                else "no checkpoint was saved yet, so it starts again")
+        raise storage.DiskFull(
+            f"the disk holding the run directory {storage.absolute(workdir)!r} is full "
+            f"({where}). Free some space and rerun the same command: {then}") from error
+
+
+def _complete_checkpoints(workdir: str) -> list[int]:
+    """The steps of the latest-checkpoint folders orbax finished (named by their step)."""
+    folder = storage.join(workdir, "checkpoints")
+    try:
+        return sorted(int(name) for name in storage.listdir(folder) if name.isdigit())
+    except storage.StorageError:
+        return []
 
 
 def is_writer() -> bool:
@@ -109,6 +141,28 @@ def prepare(cfg: Config, workdir: str, overwrite: bool) -> dict:
     return changed
 
 
+def read_metrics(path: str) -> list[dict]:
+    """The rows of a metrics.jsonl, in order; [] if there is none. A last line cut short
+    (a process killed while appending it on a filesystem without atomic appends) is
+    dropped; a damaged line elsewhere is an error naming the file and the line."""
+    if not storage.exists(path):
+        return []
+    lines = storage.read_text(path).splitlines()
+    rows = []
+    for number, line in enumerate(lines, 1):
+        if not line.strip():
+            continue
+        try:
+            rows.append(json.loads(line))
+        except ValueError:
+            if number == len(lines):
+                log.warning("%s: dropping its last line, which was cut short", path)
+                break
+            raise RunDirError(f"{path}: line {number} is not JSON ({line[:60]!r}); was the "
+                              f"file edited? Remove that line to resume") from None
+    return rows
+
+
 class MetricsLog:
     """Appends JSON lines; on resume, drops lines past the restored step (a killed run's).
 
@@ -124,8 +178,8 @@ class MetricsLog:
         self._tensorboard_dir = tensorboard_dir if self.enabled else None
         self._writer = None
         if self.enabled and storage.exists(path):
-            kept = [line + "\n" for line in storage.read_text(path).splitlines()
-                    if line.strip() and json.loads(line)["step"] <= resume_step]
+            kept = [json.dumps(row) + "\n" for row in read_metrics(path)
+                    if row["step"] <= resume_step]
             write_atomic(path, lambda f: f.writelines(kept))
 
     def _summaries(self):
@@ -136,8 +190,7 @@ class MetricsLog:
     def write(self, row: dict) -> None:
         if not self.enabled:
             return
-        with storage.open_file(self.path, "a") as f:
-            f.write(json.dumps(row) + "\n")
+        storage.append_text(self.path, json.dumps(row) + "\n")
         writer = self._summaries()
         if writer is not None and row.get("kind") in ("train", "validation"):
             writer.write_scalars(int(row["step"]), {
@@ -201,9 +254,9 @@ class ImagePredictionsCsv:
 
     def add(self, row: list) -> None:
         text = [str(v) if not isinstance(v, float) else f"{v:.4f}" for v in row]
-        with storage.open_file(self.path, "a") as f:
-            csv.writer(f).writerow(text)
-            f.flush()
+        line = io.StringIO()
+        csv.writer(line).writerow(text)
+        storage.append_text(self.path, line.getvalue())
         self.done[text[0]] = text
 
 

@@ -17,6 +17,7 @@ when the filesystem has one.
 from __future__ import annotations
 
 import contextlib
+import errno
 import os
 import posixpath
 import uuid
@@ -31,6 +32,42 @@ OBJECT_STORE_SCHEMES = ("gs", "s3")
 
 class StorageError(OSError):
     """A path that cannot be read or written; the message names it and the reason."""
+
+
+class DiskFull(StorageError):
+    """No space left (or the disk quota spent) where a file was being written."""
+
+
+DISK_FULL_ERRNOS = (errno.ENOSPC, errno.EDQUOT)
+# How a full disk reads once TensorFlow's filesystems, orbax or tensorstore have turned
+# the OS's error into their own (tensorstore: "... No space left on device
+# [os_error_code='28']", raised by orbax as a ValueError).
+DISK_FULL_TEXTS = tuple(os.strerror(code) for code in DISK_FULL_ERRNOS) + tuple(
+    f"os_error_code='{code}'" for code in DISK_FULL_ERRNOS)
+
+
+def is_disk_full(error: BaseException) -> bool:
+    """Whether `error`, or an error it was raised from or while handling (also inside an
+    ExceptionGroup), is a full disk or a spent quota.
+
+    >>> is_disk_full(ValueError("Failed to write: No space left on device"))
+    True
+    >>> is_disk_full(OSError(errno.EACCES, "Permission denied"))
+    False
+    """
+    seen, pending = set(), [error]
+    while pending:
+        error = pending.pop()
+        if error is None or id(error) in seen:
+            continue
+        seen.add(id(error))
+        if isinstance(error, DiskFull) or (isinstance(error, OSError)
+                                           and error.errno in DISK_FULL_ERRNOS):
+            return True
+        if any(text in str(error) for text in DISK_FULL_TEXTS):
+            return True
+        pending += [error.__cause__, error.__context__, *getattr(error, "exceptions", ())]
+    return False
 
 
 def scheme(path: str) -> str:
@@ -72,6 +109,9 @@ def _named(path: str, doing: str):
     except (tf.errors.OpError, OSError) as error:
         if isinstance(error, StorageError):
             raise
+        if is_disk_full(error):
+            raise DiskFull(f"cannot {doing} {path!r}: no space left on its disk (disk full "
+                           f"or quota spent)") from error
         raise StorageError(f"cannot {doing} {path!r}: {_reason(error)}") from error
 
 
@@ -173,28 +213,51 @@ def read_text(path: str) -> str:
 
 def write_atomic(path: str, write: Callable[[IO], None], binary: bool = False) -> None:
     """Writes `path` through `write(file)` so that no reader sees half a file (see the
-    module's docstring for object stores)."""
+    module's docstring for object stores). A failed write (a full disk: DiskFull) leaves
+    the old file as it was and no temporary file behind."""
     makedirs(dirname(absolute(path)) or ".")
     mode = "wb" if binary else "w"
-    if scheme(path) in OBJECT_STORE_SCHEMES:
-        with open_file(path, mode) as f:
-            write(f)
-        return
-    temporary = f"{path}.tmp{os.getpid()}.{uuid.uuid4().hex[:8]}"
-    try:
-        if is_local(path):
-            with open(temporary, mode, **({} if binary else {"newline": ""})) as f:
+    with _named(path, "write"):
+        if scheme(path) in OBJECT_STORE_SCHEMES:
+            with tf.io.gfile.GFile(path, mode) as f:
                 write(f)
-            os.replace(temporary, path)
-        else:
-            with open_file(temporary, mode) as f:
-                write(f)
-            with _named(path, "write"):
+            return
+        temporary = f"{path}.tmp{os.getpid()}.{uuid.uuid4().hex[:8]}"
+        try:
+            if is_local(path):
+                with open(temporary, mode, **({} if binary else {"newline": ""})) as f:
+                    write(f)
+                os.replace(temporary, path)
+            else:
+                with tf.io.gfile.GFile(temporary, mode) as f:
+                    write(f)
                 tf.io.gfile.rename(temporary, path, overwrite=True)
-    except BaseException:
-        with contextlib.suppress(Exception):
-            remove(temporary)
-        raise
+        except BaseException:
+            with contextlib.suppress(Exception):
+                remove(temporary)
+            raise
+
+
+def append_text(path: str, text: str) -> None:
+    """Appends `text` (e.g. one JSON line) to `path` whole or not at all: on a local disk
+    a failed append (a full disk: DiskFull) is cut back to the file's old end, so the
+    file never ends in half a line. (On a URL the filesystem's own append is used; a
+    reader of such a file drops an unfinished last line.)"""
+    if not is_local(path):
+        with open_file(path, "a") as f:
+            f.write(text)
+        return
+    makedirs(dirname(absolute(path)) or ".")
+    with _named(path, "write"):
+        with open(path, "a", newline="") as f:
+            end = f.tell()
+            try:
+                f.write(text)
+                f.flush()
+            except BaseException:
+                with contextlib.suppress(OSError):
+                    f.truncate(end)
+                raise
 
 
 def walk_files(folder: str) -> Iterator[str]:

@@ -165,7 +165,7 @@ def test_torch_features_and_fc7(tmp_path):
 
 
 def test_missing_and_wrong_files(tmp_path):
-    with pytest.raises(FileNotFoundError, match="storage.googleapis.com"):
+    with pytest.raises(pretrained.WeightsFileError, match="storage.googleapis.com"):
         pretrained.load_vgg16(str(tmp_path / "nope.h5"))
     junk = tmp_path / "junk.h5"
     junk.write_bytes(b"not hdf5")
