@@ -135,6 +135,70 @@ def torch_counting_net(width: float = 1.0):
     return nn.Sequential(*layers).to(memory_format=torch.channels_last)
 
 
+def torch_lite_counting_net(cfg):
+    """EfficientNet-Lite (cfg.backbone) cut at output stride 16 plus the 3x3 head, in
+    PyTorch channels_last: BatchNorm frozen (eval mode) or trained as the config says,
+    and the stem and the first cfg.frozen_blocks blocks run without gradients, as
+    rankjax's step does. PyTorch's own symmetric padding (its fastest path; the same
+    work as TensorFlow's SAME padding)."""
+    import torch
+    from rankjax.backbones import efficientnet_lite
+
+    nn = torch.nn
+
+    class Block(nn.Module):
+        def __init__(self, block):
+            super().__init__()
+            hidden = block.inputs * block.expansion
+            layers = []
+            if block.expansion != 1:
+                layers += [nn.Conv2d(block.inputs, hidden, 1, bias=False),
+                           nn.BatchNorm2d(hidden, eps=1e-3), nn.ReLU6()]
+            layers += [nn.Conv2d(hidden, hidden, block.kernel, block.stride, block.kernel // 2,
+                                 groups=hidden, bias=False),
+                       nn.BatchNorm2d(hidden, eps=1e-3), nn.ReLU6(),
+                       nn.Conv2d(hidden, block.outputs, 1, bias=False),
+                       nn.BatchNorm2d(block.outputs, eps=1e-3)]
+            self.layers, self.residual = nn.Sequential(*layers), block.residual
+
+        def forward(self, x):
+            return x + self.layers(x) if self.residual else self.layers(x)
+
+    blocks = efficientnet_lite.blocks(cfg.backbone)
+    cut = efficientnet_lite.blocks_to_stride(cfg.backbone, models.OUTPUT_STRIDE)
+    stem = [nn.Conv2d(3, efficientnet_lite.STEM_CHANNELS, 3, 2, 1, bias=False),
+            nn.BatchNorm2d(efficientnet_lite.STEM_CHANNELS, eps=1e-3), nn.ReLU6()]
+    modules = stem + [Block(b) for b in blocks[:cut]]
+    frozen = nn.Sequential(*modules[:3 + cfg.frozen_blocks]) if cfg.frozen_blocks else None
+    trained = nn.Sequential(*modules[3 + cfg.frozen_blocks if cfg.frozen_blocks else 0:],
+                            nn.Conv2d(blocks[cut - 1].outputs, 1, 3, padding=1))
+
+    class Net(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.frozen, self.trained = frozen, trained
+            if frozen is not None:
+                frozen.requires_grad_(False)
+
+        def train(self, mode=True):
+            super().train(mode)
+            if cfg.batchnorm == "frozen":
+                for module in self.modules():
+                    if isinstance(module, nn.BatchNorm2d):
+                        module.eval()
+            if self.frozen is not None:
+                self.frozen.eval()
+            return self
+
+        def forward(self, x):
+            if self.frozen is not None:
+                with torch.no_grad():
+                    x = self.frozen(x)
+            return self.trained(x)
+
+    return Net().train().to(memory_format=torch.channels_last)
+
+
 def _torch():
     """torch and the device the comparison runs on: the GPU when JAX runs on one, else
     the CPU with all its threads; None when PyTorch is not installed."""
@@ -174,13 +238,15 @@ def torch_preset_step(cfg, steps: int) -> float | None:
     torch, device = _torch()
     if torch is None:
         return None
-    net = torch_counting_net(cfg.width).to(device)
+    net = (torch_counting_net(cfg.width) if cfg.backbone == "vgg16"
+           else torch_lite_counting_net(cfg)).to(device)
     averaged = [p.detach().clone() for p in net.parameters()]
+    trained = [p for p in net.parameters() if p.requires_grad]
     if cfg.optimizer == "adam":
-        optimizer = torch.optim.Adam(net.parameters(), lr=cfg.learning_rate,
+        optimizer = torch.optim.Adam(trained, lr=cfg.learning_rate,
                                      weight_decay=cfg.weight_decay)
     else:
-        optimizer = torch.optim.SGD(net.parameters(), lr=cfg.learning_rate,
+        optimizer = torch.optim.SGD(trained, lr=cfg.learning_rate,
                                     momentum=cfg.momentum, weight_decay=cfg.weight_decay)
     size, side, k = cfg.image_size, cfg.image_size // models.OUTPUT_STRIDE, cfg.ranked_per_group
 
@@ -194,15 +260,19 @@ def torch_preset_step(cfg, steps: int) -> float | None:
 
     def step():
         optimizer.zero_grad(set_to_none=True)
-        regression = ((net(labeled)[:, 0].float() - target) ** 2).sum() / (
-            2 * cfg.labeled_batch)
-        scores = net(ranked).float().sum(dim=(1, 2, 3)).view(cfg.ranked_groups, k)
-        hinge = torch.relu(scores[:, lower] - scores[:, higher] + cfg.margin).mean()
-        (regression + cfg.rank_weight * hinge).backward()
+        loss = 0.0
+        if cfg.labeled_batch:
+            loss = ((net(labeled)[:, 0].float() - target) ** 2).sum() / (2 * cfg.labeled_batch)
+        if cfg.ranked_groups:
+            scores = net(ranked).float().sum(dim=(1, 2, 3)).view(cfg.ranked_groups, k)
+            hinge = torch.relu(scores[:, lower] - scores[:, higher] + cfg.margin).mean()
+            loss = loss + cfg.rank_weight * hinge
+        loss.backward()
         optimizer.step()
         if cfg.ema_decay:
             with torch.no_grad():
                 torch._foreach_lerp_(averaged, list(net.parameters()), 1 - cfg.ema_decay)
+    net.train()
 
     return _time_torch(torch, device, step, steps, cfg.bf16)
 

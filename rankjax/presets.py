@@ -10,7 +10,7 @@ crowd counting's count protocols). The entry points, `train_and_evaluate` and
 
 from __future__ import annotations
 
-from rankjax import certainty, datasets, losses, tasks
+from rankjax import certainty, datasets, losses, models, tasks
 from rankjax.config import Config
 
 
@@ -22,6 +22,9 @@ def check(cfg: Config) -> Config:
     except KeyError as error:
         raise ValueError(f"config {cfg.name!r}: {error}") from None
     problems = []
+    if cfg.backbone not in models.BACKBONES:
+        problems.append(f"backbone must be one of {', '.join(models.BACKBONES.names())}, got "
+                        f"{cfg.backbone!r}")
     if cfg.pair_strategy not in losses.PAIR_STRATEGIES:
         problems.append(f"pair_strategy must be one of "
                         f"{', '.join(losses.PAIR_STRATEGIES.names())}, got "

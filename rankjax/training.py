@@ -25,6 +25,7 @@ import numpy as np
 import optax
 
 from rankjax import losses, pretrained, sharding, tasks
+from rankjax.backbones import lite_weights
 from rankjax.config import Config
 
 Batch = dict[str, dict[str, Any]]
@@ -65,8 +66,10 @@ def init_params(cfg: Config, model: nn.Module, rng: jax.Array):
     checkpoints into `abstract_train_state`, so a moved weights file does not matter.
     """
     params = jax.jit(functools.partial(_random_params, cfg, model))(rng)
-    if cfg.init == "imagenet":
+    if cfg.init == "imagenet" and cfg.backbone == "vgg16":
         params = pretrained.load_into(params, cfg.weights_file)
+    elif cfg.init == "imagenet":
+        params = lite_weights.import_into(params, cfg.backbone, cfg.weights_file)
     return params
 
 
@@ -78,9 +81,13 @@ def learning_rate_schedule(cfg: Config, scale: float = 1.0) -> optax.Schedule:
 
 
 def make_optimizer(cfg: Config) -> optax.GradientTransformation:
-    """SGD with momentum (paper) or Adam, L2 weight decay on kernels, step lr decay.
+    """SGD with momentum (paper) or Adam, L2 weight decay on kernels (never on biases or
+    BatchNorm), step lr decay.
 
-    The new layer (`head`) may learn `head_lr_multiplier` times faster.
+    The new layer (`head`) may learn `head_lr_multiplier` times faster. Variables that do
+    not train get no update at all (not even weight decay): BatchNorm's statistics
+    (`batch_stats`, which a `batchnorm=train` step replaces itself) and the trunk's
+    `frozen_blocks`.
     """
     def one(scale: float) -> optax.GradientTransformation:
         schedule = learning_rate_schedule(cfg, scale)
@@ -92,12 +99,28 @@ def make_optimizer(cfg: Config) -> optax.GradientTransformation:
         return optax.chain(optax.add_decayed_weights(cfg.weight_decay, mask=decay_kernels),
                            update)
 
-    def label(params):
-        return {"params": {name: jax.tree.map(lambda _: "head" if name == "head" else "trunk",
-                                              sub)
-                           for name, sub in params["params"].items()}}
+    frozen = frozen_layers(cfg)
 
-    return optax.multi_transform({"trunk": one(1.0), "head": one(cfg.head_lr_multiplier)}, label)
+    def label(variables):
+        def name(path, _):
+            keys = [str(k.key) for k in path]
+            if keys[0] != "params" or (keys[1] == "trunk" and keys[2] in frozen):
+                return "frozen"
+            return "head" if keys[1] == "head" else "trunk"
+
+        return jax.tree_util.tree_map_with_path(name, variables)
+
+    transforms = {"trunk": one(1.0), "head": one(cfg.head_lr_multiplier)}
+    if cfg.backbone != "vgg16":  # VGG16's optimizer state keeps the layout of its checkpoints
+        transforms["frozen"] = optax.set_to_zero()
+    return optax.multi_transform(transforms, label)
+
+
+def frozen_layers(cfg: Config) -> frozenset[str]:
+    """The trunk's layers that `frozen_blocks` keeps at their initial weights."""
+    if not cfg.frozen_blocks:
+        return frozenset()
+    return frozenset(["stem_conv", "stem_bn"] + [f"block{i}" for i in range(cfg.frozen_blocks)])
 
 
 def loss_fn(params, model: nn.Module, cfg: Config, batch: Batch, rng: jax.Array,
@@ -108,15 +131,24 @@ def loss_fn(params, model: nn.Module, cfg: Config, batch: Batch, rng: jax.Array,
     labeled, ranked = batch["labeled"], batch["ranked"]
     metrics = {}
     total = jnp.zeros((), jnp.float32)
+    stats = []  # BatchNorm's running averages after each pass (batchnorm=train)
+
+    def apply(images, index):
+        rngs = {"dropout": jax.random.fold_in(dropout_rng, index)}
+        if cfg.batchnorm != "train" or "batch_stats" not in params:
+            return model.apply(params, images, train=True, rngs=rngs)
+        out, updates = model.apply(params, images, train=True, rngs=rngs,
+                                   mutable=["batch_stats"])
+        stats.append(updates["batch_stats"])
+        return out
+
     if labeled["image"].shape[0]:
-        predicted = model.apply(params, labeled["image"], train=True,
-                                rngs={"dropout": jax.random.fold_in(dropout_rng, 0)})
+        predicted = apply(labeled["image"], 0)
         regression = task.regression_loss(predicted, labeled["target"], labeled.get("mask"))
         total += regression
         metrics["regression_loss"] = regression
     if ranked["image"].shape[0]:
-        outputs = model.apply(params, ranked["image"], train=True,
-                              rngs={"dropout": jax.random.fold_in(dropout_rng, 1)})
+        outputs = apply(ranked["image"], 1)
         # Every pair of the global batch: gather the (few) scalars to all devices first.
         scores, group, rank = (replicate(x) for x in (task.ranking_scores(cfg, outputs),
                                                       ranked["group"], ranked["rank"]))
@@ -127,6 +159,8 @@ def loss_fn(params, model: nn.Module, cfg: Config, batch: Batch, rng: jax.Array,
         total += cfg.rank_weight * rank_loss
         metrics.update(rank_loss=rank_loss, **aux)
     metrics["loss"] = total
+    if stats:  # the passes' updates averaged; not a metric, train_step takes it out
+        metrics["batch_stats"] = jax.tree.map(lambda *s: sum(s) / len(s), *stats)
     return total, metrics
 
 
@@ -138,7 +172,9 @@ def train_step(state: TrainState, batch: Batch, *, model: nn.Module, cfg: Config
                                                      replicate)
     updates, opt_state = tx.update(grads, state.opt_state, state.params)
     params = optax.apply_updates(state.params, updates)
-    metrics["grad_norm"] = optax.tree.norm(grads)
+    if "batch_stats" in metrics:
+        params = {**params, "batch_stats": metrics.pop("batch_stats")}
+    metrics["grad_norm"] = optax.tree.norm(grads["params"])  # not BatchNorm statistics
     ema = state.ema_params
     if ema is not None:
         ema = jax.tree.map(lambda a, p: cfg.ema_decay * a + (1 - cfg.ema_decay) * p, ema, params)

@@ -79,8 +79,8 @@ def test_a_run_on_a_url_writes_nothing_under_the_current_folder(tmp_path, crowd_
     monkeypatch.chdir(cwd)
     local = tmp_path / "orbax"
     make_manager = checkpoints._manager
-    monkeypatch.setattr(checkpoints, "_manager", lambda directory, keep: make_manager(
-        str(local / directory.replace("ram://", "")), keep))
+    monkeypatch.setattr(checkpoints, "_manager", lambda directory, keep, writer=False:
+                        make_manager(str(local / directory.replace("ram://", "")), keep, writer))
     workdir = "ram://bucket/run"
     train_cli.main(tiny_run(crowd_folder, workdir))
     import tensorflow as tf

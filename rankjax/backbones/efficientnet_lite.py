@@ -121,6 +121,9 @@ class MBConv(nn.Module):
 class EfficientNetLite(nn.Module):
     """The trunk of an EfficientNet-Lite: the stem and the first `num_blocks` MBConv
     blocks (all of them, and the 1x1 head convolution to 1280 channels, when None).
+    `frozen_blocks` N > 0: the stem and blocks 0 .. N-1 pass no gradient (their
+    output goes through stop_gradient), so they keep their weights and XLA skips their
+    backward pass.
 
     Input: preprocessed images (N, H, W, 3); output: features (N, H/s, W/s, C)."""
 
@@ -129,6 +132,7 @@ class EfficientNetLite(nn.Module):
     frozen_batchnorm: bool = True
     depthwise_implementation: str = "auto"
     dtype: jnp.dtype = jnp.float32
+    frozen_blocks: int = 0
 
     @nn.compact
     def __call__(self, x: jax.Array, train: bool = False) -> jax.Array:
@@ -139,6 +143,8 @@ class EfficientNetLite(nn.Module):
         x = relu6(norm("stem_bn")(x))
         all_blocks = blocks(self.variant)
         for index, block in enumerate(all_blocks[:self.num_blocks]):
+            if index == self.frozen_blocks and index > 0:
+                x = jax.lax.stop_gradient(x)
             x = MBConv(block, self.frozen_batchnorm, self.depthwise_implementation, self.dtype,
                        name=f"block{index}")(x, train)
         if self.num_blocks is None:

@@ -109,7 +109,8 @@ class CrowdTask(Task):
 
     def build_model(self, cfg):
         return models.CountingNet(width=cfg.width, dtype=jnp.bfloat16 if cfg.bf16 else
-                                  jnp.float32, input_style=cfg.resolved_input_style)
+                                  jnp.float32, input_style=cfg.resolved_input_style,
+                                  **models.backbone_settings(cfg))
 
     def target_shape(self, cfg):
         side = cfg.image_size // models.OUTPUT_STRIDE

@@ -74,8 +74,12 @@ class ScoreTask(Task):
     def build_model(self, cfg):
         if self._model is not None:
             return self._model(cfg)
-        return models.IQANet(width=cfg.width, dtype=jnp.bfloat16 if cfg.bf16 else jnp.float32,
-                             input_style=cfg.resolved_input_style, image_size=cfg.image_size)
+        dtype = jnp.bfloat16 if cfg.bf16 else jnp.float32
+        if cfg.backbone != "vgg16":
+            return models.PooledQualityNet(dtype=dtype, image_size=cfg.image_size,
+                                           **models.backbone_settings(cfg))
+        return models.IQANet(width=cfg.width, dtype=dtype, input_style=cfg.resolved_input_style,
+                             image_size=cfg.image_size)
 
     def target_shape(self, cfg):
         return ()
