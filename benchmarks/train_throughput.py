@@ -14,6 +14,7 @@ with its width, input size, labeled batch plus ranked groups (hinge over every v
 of each group, sum-pooled scores), its optimizer and weight averaging, in both.
 
     python benchmarks/train_throughput.py --preset crowd_shb_cpu_small --steps 30
+    python benchmarks/train_throughput.py --preset crowd_shb_cpu --steps 20   # Lite0
     python benchmarks/train_throughput.py --preset crowd_shb --bf16 --steps 20   # a GPU
 
 It feeds random arrays, not tf.data, so it also runs where JAX is installed without
@@ -26,6 +27,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import statistics
 import time
 
 import no_tensorflow  # noqa: E402
@@ -75,14 +77,18 @@ def _flops(compiled, width: float, size: int, images: int) -> float:
 
 
 def _seconds_per_step(trainer, batch_data, steps: int) -> float:
-    """Mean seconds of `steps` train steps after one warm-up step (compiled already)."""
+    """Mean seconds of `steps` train steps after one warm-up step (compiled already).
+    The step donates its state: the trainer holds the newest one, for the next call."""
     state, metrics = trainer.train_step(trainer.state, batch_data)
     jax.block_until_ready(metrics)
     start = time.perf_counter()
     for _ in range(steps):
         state, metrics = trainer.train_step(state, batch_data)
     jax.block_until_ready(metrics)
-    return (time.perf_counter() - start) / steps
+    seconds = (time.perf_counter() - start) / steps
+    if isinstance(trainer, Held):
+        trainer.holder[0] = state
+    return seconds
 
 
 def rankjax_step(size: int, batch: int, steps: int, bf16: bool) -> tuple[float, float]:
@@ -101,6 +107,13 @@ def rankjax_step(size: int, batch: int, steps: int, bf16: bool) -> tuple[float, 
 
 def preset_step(cfg, steps: int) -> tuple[float, float]:
     """Seconds per step and FLOPs of the preset's own multitask train step."""
+    timer, flops = preset_timer(cfg)
+    return timer(steps), flops
+
+
+def preset_timer(cfg):
+    """(steps -> mean seconds per step of the preset's own multitask train step, its
+    FLOPs), compiled once, so that rounds can alternate with PyTorch's."""
     cfg = cfg.replace(init="scratch", weights_file="")
     mesh = sharding.make_mesh(jax.devices()[:1])
     trainer = training.create_training(cfg, jax.random.key(0), mesh)
@@ -116,7 +129,19 @@ def preset_step(cfg, steps: int) -> tuple[float, float]:
         mesh)
     compiled = trainer.train_step.lower(trainer.state, batch_data).compile()
     flops = _flops(compiled, cfg.width, size, cfg.labeled_batch + ranked)
-    return _seconds_per_step(trainer, batch_data, steps), flops
+    held = Held(trainer, [trainer.state])
+    return (lambda steps: _seconds_per_step(held, batch_data, steps)), flops
+
+
+class Held:
+    """A trainer whose state is replaced by the newest after each timing."""
+
+    def __init__(self, trainer, holder):
+        self.train_step, self.holder = trainer.train_step, holder
+
+    @property
+    def state(self):
+        return self.holder[0]
 
 
 def torch_counting_net(width: float = 1.0):
@@ -232,6 +257,11 @@ def _time_torch(torch, device, step, steps: int, bf16: bool) -> float:
 
 
 def torch_preset_step(cfg, steps: int) -> float | None:
+    timer = torch_preset_timer(cfg)
+    return None if timer is None else timer(steps)
+
+
+def torch_preset_timer(cfg):
     """The same step as `preset_step` in PyTorch: density loss on the labeled images, the
     hinge over every valid pair of each ranked group, the preset's optimizer (Adam, or SGD
     with momentum and weight decay) and weight averaging when the preset averages."""
@@ -274,7 +304,7 @@ def torch_preset_step(cfg, steps: int) -> float | None:
                 torch._foreach_lerp_(averaged, list(net.parameters()), 1 - cfg.ema_decay)
     net.train()
 
-    return _time_torch(torch, device, step, steps, cfg.bf16)
+    return lambda steps: _time_torch(torch, device, step, steps, cfg.bf16)
 
 
 def torch_step(size: int, batch: int, steps: int, bf16: bool = False) -> float | None:
@@ -304,6 +334,8 @@ def main() -> None:
     parser.add_argument("--bf16", action="store_true", help="bfloat16 compute (GPU/TPU)")
     parser.add_argument("--preset", default="",
                         help="a crowd preset: time its own multitask step instead")
+    parser.add_argument("--rounds", type=int, default=3,
+                        help="--preset: alternating rounds of --steps steps per framework")
     args = parser.parse_args()
     torch, torch_device = _torch()
     print(f"{machine_line()} bf16={args.bf16} torch_device={torch_device}")
@@ -312,16 +344,24 @@ def main() -> None:
         if cfg.task != "crowd":
             parser.error(f"--preset takes a crowd preset, got {args.preset} ({cfg.task})")
         images = cfg.labeled_batch + cfg.ranked_groups * cfg.ranked_per_group
-        seconds, flops = preset_step(cfg, args.steps)
-        line = (f"preset={args.preset} size={cfg.image_size} width={cfg.width} batch="
+        timer, flops = preset_timer(cfg)
+        torch_timer = torch_preset_timer(cfg)
+        # Rounds alternate the two frameworks, so a busy moment of the machine falls on
+        # both; the medians are reported.
+        rounds = [(timer(args.steps), torch_timer(args.steps) if torch_timer else None)
+                  for _ in range(args.rounds)]
+        seconds = statistics.median(r[0] for r in rounds)
+        line = (f"preset={args.preset} backbone={cfg.backbone} size={cfg.image_size} "
+                f"width={cfg.width} frozen_blocks={cfg.frozen_blocks} batch="
                 f"{cfg.labeled_batch}+{cfg.ranked_groups}x{cfg.ranked_per_group} "
                 f"optimizer={cfg.optimizer} rankjax={images / seconds:.1f} img/s "
                 f"({1e3 * seconds:.1f} ms/step, {flops / seconds / 1e9:.1f} GFLOP/s)")
-        torch_seconds = torch_preset_step(cfg, args.steps)
-        if torch_seconds is not None:
+        if torch_timer is not None:
+            torch_seconds = statistics.median(r[1] for r in rounds)
+            ratios = ", ".join(f"{t / r:.2f}" for r, t in rounds)
             line += (f" torch_channels_last={images / torch_seconds:.1f} img/s "
                      f"({1e3 * torch_seconds:.1f} ms/step) "
-                     f"ratio_vs_torch={torch_seconds / seconds:.2f}")
+                     f"ratio_vs_torch={torch_seconds / seconds:.2f} (rounds: {ratios})")
         print(line, flush=True)
         return
     for size in map(int, args.sizes.split(",")):

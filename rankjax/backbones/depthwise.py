@@ -4,7 +4,7 @@
 GPUs and TPUs. `taps`: a sum of k*k shifted, strided slices of the padded input, each
 times one tap of the filter, with a hand-written backward pass of the same form (the
 input's gradient a sum of shifted slices of the zero-stuffed output gradient, the
-filter's gradient k*k fused multiply-reductions). XLA:CPU runs its grouped convolution
+filter's gradient one variadic reduction of k*k products). XLA:CPU runs its grouped convolution
 and the gradients autodiff derives from strided slices slowly; the taps are element-wise
 work it fuses into a few loops (benchmarks/profile_step.py, BENCHMARKS.md).
 `auto` picks `taps` on CPU and `xla` elsewhere. Both give the same values and gradients
@@ -92,9 +92,14 @@ def _taps_backward(stride, residuals, g):
     rows, cols = g.shape[1], g.shape[2]
     padded = _padded(x, k, stride)
     # The filter: tap (i, j) met the padded input at (i + stride * a, j + stride * b).
-    kernel_grad = jnp.stack([
-        jnp.stack([jnp.sum(_tap(padded, i, j, rows, cols, stride) * g, axis=(0, 1, 2))
-                   for j in range(k)]) for i in range(k)]).astype(kernel.dtype)
+    # One variadic reduction of the k*k products: XLA fuses it into a single pass over x
+    # and g with k*k accumulators (k*k separate reductions read them k*k times, 5-7x
+    # slower on CPU).
+    products = tuple(_tap(padded, i, j, rows, cols, stride) * g
+                     for i in range(k) for j in range(k))
+    sums = lax.reduce(products, tuple(jnp.zeros((), g.dtype) for _ in products),
+                      lambda a, b: tuple(x + y for x, y in zip(a, b)), (0, 1, 2))
+    kernel_grad = jnp.stack(sums).reshape(k, k, channels).astype(kernel.dtype)
     # The input: g spread back to the padded grid (zeros between rows and columns when
     # strided), then correlated with the filter turned by 180 degrees.
     (top, _), (left, _) = (same_padding(height, k, stride), same_padding(width, k, stride))

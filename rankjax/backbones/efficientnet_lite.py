@@ -88,9 +88,27 @@ def batch_norm(frozen: bool, train: bool, dtype, name: str) -> nn.BatchNorm:
     """BatchNorm over the last axis with TensorFlow's eps. `frozen` (the default while
     fine-tuning on small batches): always the running statistics, which training leaves
     as they are (ImageNet's); else batch statistics in training, whose running averages
-    the train step updates (collection `batch_stats`)."""
+    the train step updates (collection `batch_stats`). (A custom backward that sums its
+    per-channel gradients in one pass made the Lite0 step slower: XLA fuses autodiff's.)"""
     return nn.BatchNorm(use_running_average=frozen or not train, dtype=dtype, name=name,
                         **BATCHNORM)
+
+
+class Pointwise(nn.Module):
+    """A 1x1 convolution without bias (kernel (1, 1, in, out), as nn.Conv's) computed as
+    one matrix product of the pixels: XLA:CPU's convolution path transposes every
+    activation to channels-first for the kernel's gradient, which costs more than the
+    products themselves (benchmarks/profile_step.py --preset crowd_shb_cpu)."""
+
+    features: int
+    dtype: jnp.dtype = jnp.float32
+
+    @nn.compact
+    def __call__(self, x: jax.Array) -> jax.Array:
+        kernel = self.param("kernel", nn.initializers.lecun_normal(),
+                            (1, 1, x.shape[-1], self.features), jnp.float32)
+        rows = x.reshape(-1, x.shape[-1]).astype(self.dtype)
+        return (rows @ kernel[0, 0].astype(self.dtype)).reshape(*x.shape[:-1], self.features)
 
 
 class MBConv(nn.Module):
@@ -106,14 +124,13 @@ class MBConv(nn.Module):
         x = inputs
         hidden = block.inputs * block.expansion
         if block.expansion != 1:
-            x = nn.Conv(hidden, (1, 1), use_bias=False, dtype=self.dtype, name="expand_conv")(x)
+            x = Pointwise(hidden, self.dtype, name="expand_conv")(x)
             x = relu6(norm("expand_bn")(x))
         kernel = self.param("depthwise_kernel", nn.initializers.lecun_normal(),
                             (block.kernel, block.kernel, 1, hidden), jnp.float32)
         x = depthwise.depthwise_conv(x, kernel, block.stride, self.depthwise_implementation)
         x = relu6(norm("depthwise_bn")(x))
-        x = nn.Conv(block.outputs, (1, 1), use_bias=False, dtype=self.dtype,
-                    name="project_conv")(x)
+        x = Pointwise(block.outputs, self.dtype, name="project_conv")(x)
         x = norm("project_bn")(x)
         return x + inputs if block.residual else x
 
@@ -142,11 +159,14 @@ class EfficientNetLite(nn.Module):
                     dtype=self.dtype, name="stem_conv")(x)
         x = relu6(norm("stem_bn")(x))
         all_blocks = blocks(self.variant)
-        for index, block in enumerate(all_blocks[:self.num_blocks]):
+        run = all_blocks[:self.num_blocks]
+        for index, block in enumerate(run):
             if index == self.frozen_blocks and index > 0:
                 x = jax.lax.stop_gradient(x)
             x = MBConv(block, self.frozen_batchnorm, self.depthwise_implementation, self.dtype,
                        name=f"block{index}")(x, train)
+        if self.frozen_blocks >= len(run):
+            x = jax.lax.stop_gradient(x)
         if self.num_blocks is None:
             x = nn.Conv(HEAD_CHANNELS, (1, 1), use_bias=False, dtype=self.dtype,
                         name="head_conv")(x)
