@@ -74,7 +74,8 @@ def report(results_dir: str, output: str, data_dir_hint: str, readme: str | None
         blocks["cpu_presets"] = reproduce.cells_block(
             [(reproduce.load_results(reproduce.TABLES[name], results_dir), cell)
              for name, cell in tables_lib.PRESET_CELLS])
-        generated = {"zoom_level": reproduce.zoom_level_block(results_dir)}
+        generated = {"zoom_level": reproduce.zoom_level_block(results_dir),
+                     "pretrained_check": reproduce.pretrained_check_block(results_dir)}
         for name, same_as in (("train", "default_crowd/multitask_seed0.json"),
                               ("eval", ""), ("images", ""), ("shb", ""), ("to_label", ""),
                               ("cells", ""), ("devices", "")):

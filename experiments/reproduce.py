@@ -501,6 +501,27 @@ def zoom_level_block(results_dir: str) -> str | None:
     return "\n".join(lines) + "\n"
 
 
+def pretrained_check_block(results_dir: str) -> str | None:
+    """The README's numbers of benchmarks/pretrained_check.py (block `pretrained_check`):
+    rankjax's EfficientNet-Lite0 ImageNet logits against the PyTorch port's, per size and
+    depthwise path, from results/benchmarks/pretrained_check.json; None without it."""
+    path = os.path.join(results_dir, "benchmarks", "pretrained_check.json")
+    if not os.path.isfile(path):
+        return None
+    with open(path) as f:
+        record = json.load(f)
+    lines = ["| input | depthwise path | max abs logit difference | top-5 classes agree |",
+             "|---|---|---|---|"]
+    for row in record["rows"]:
+        lines.append(f"| {row['size']} | {row['depthwise']} | {row['max_abs_logit_diff']:.2g} "
+                     f"| {'yes' if row['top5_agree'] else 'no'} ({row['top5'][0]} first) |")
+    m = record["machine"]
+    lines += ["", f"`{record['command']}` on {m['cpu']} ({m['cores']} cores), {m['date']}, "
+                  f"torch {record['versions']['torch']}, jax {record['versions']['jax']} "
+                  f"(results/benchmarks/pretrained_check.json)."]
+    return "\n".join(lines) + "\n"
+
+
 def transcript_block(results_dir: str, name: str, same_as: str = "") -> str | None:
     """A README block showing what a newcomer's command printed (shortened), from
     results/transcripts/<name>.json (scripts/readme_transcripts.py), with its wall time,

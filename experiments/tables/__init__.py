@@ -27,6 +27,9 @@ ORDER = (
     "score_scale_clive",
     "rank_only_clive",
     "starved_clive",
+    "pretrained_tuning_shb",
+    "pretrained_presets",
+    "pretrained_presets_clive",
     "smoke",
 )
 
