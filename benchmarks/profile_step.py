@@ -3,6 +3,7 @@ whole run (a table cell) by part.
 
     python benchmarks/profile_step.py --preset crowd_shb_cpu_small
     python benchmarks/profile_step.py --preset crowd_shb_cpu_small --flax_pooling
+    python benchmarks/profile_step.py --preset crowd_shb_cpu      # Lite0: by XLA fusion
     python benchmarks/profile_step.py --cell --stall --preset crowd_shb_cpu_small \
         --data_dir ~/data/ShanghaiTech --set paradigm=multitask labeled_fraction=0.1
     python benchmarks/profile_step.py --runs runs/reproduce/label_scarcity_shb/*/seed0
@@ -17,6 +18,10 @@ forward and backward; the losses (density regression and the all-pairs hinge) fo
 and backward; the optimizer update with the weight average; host-to-device copy of a
 batch; and the whole step. The sum of the parts beside the whole step shows what
 fusion saves or costs.
+
+--fusions (and any preset whose backbone is not VGG16, e.g. crowd_shb_cpu): the compiled
+step traced with jax.profiler, its time per XLA op or fusion class (transposes, the
+depthwise taps' pads and reductions, matrix products, ...), summed over threads.
 
 Cell (--cell): trains the preset (with --set overrides) through train_and_evaluate in a
 temporary run directory, then prints the run's own wall-time split (summary.json:
@@ -317,6 +322,41 @@ def stall(cfg, steps: int) -> None:
           + f" per step ({steps} steps each)")
 
 
+def fusion_classes(cfg, steps: int = 5) -> list[tuple[str, float]]:
+    """The preset's compiled train step under jax.profiler: (XLA op or fusion class, ms
+    per step summed over the threads that ran it), largest first. Op-class timing that
+    needs no hand-built parts, so it profiles any backbone (e.g. EfficientNet-Lite0)."""
+    import collections
+    import gzip
+    import re
+
+    mesh = sharding.make_mesh(jax.devices()[:1])
+    trainer = training.create_training(cfg, jax.random.key(0), mesh)
+    batch = sharding.global_batch(train_throughput_batch(cfg, np.random.default_rng(0)), mesh)
+    state = trainer.state
+    for _ in range(3):
+        state, metrics = trainer.train_step(state, batch)
+    jax.block_until_ready(metrics)
+    with tempfile.TemporaryDirectory() as folder:
+        jax.profiler.start_trace(folder, create_perfetto_trace=True)
+        for _ in range(steps):
+            state, metrics = trainer.train_step(state, batch)
+        jax.block_until_ready(metrics)
+        jax.profiler.stop_trace()
+        trace = sorted(glob.glob(os.path.join(folder, "**", "*.trace.json.gz"),
+                                 recursive=True))[-1]
+        with gzip.open(trace) as f:
+            events = json.load(f)
+    events = events["traceEvents"] if isinstance(events, dict) else events
+    totals = collections.Counter()
+    for event in events:
+        name = event.get("name", "")
+        if event.get("ph") == "X" and "dur" in event and not name.startswith(
+                ("ThunkExecutor", "$", "PjitFunction", "Common", "Slinky", "Parse", "Handle")):
+            totals[re.sub(r"\.\d+$", "", name)] += event["dur"] / 1e3 / steps
+    return totals.most_common()
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0],
                                      epilog=__doc__.split("\n\n", 1)[1],
@@ -332,6 +372,9 @@ def main() -> None:
     parser.add_argument("--data_dir", default="")
     parser.add_argument("--stall_steps", type=int, default=60)
     parser.add_argument("--runs", nargs="*", default=[], help="run directories to split")
+    parser.add_argument("--fusions", action="store_true",
+                        help="the compiled step by XLA op and fusion class (jax.profiler); "
+                             "any backbone")
     args = parser.parse_args()
     print(train_throughput.machine_line())
     if args.runs:
@@ -352,6 +395,13 @@ def main() -> None:
         return
     if cfg.task != "crowd":
         parser.error(f"--preset takes a crowd preset, got {args.preset} ({cfg.task})")
+    if args.fusions or cfg.backbone != "vgg16":
+        print(f"train step of {cfg.name} ({cfg.backbone}): ms per step by XLA op class, "
+              f"summed over threads")
+        for name, ms in fusion_classes(cfg):
+            if ms >= 0.5:
+                print(f"{name:38s} {ms:8.1f}")
+        return
     print_step(cfg, step_classes(cfg, args.repeats, args.flax_pooling))
 
 

@@ -10,6 +10,8 @@ import os
 import subprocess
 import sys
 
+import pytest
+
 import fixtures
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -38,6 +40,7 @@ def test_only_colab_cells_need_ipython_or_colab():
         assert "google.colab" not in source or "except ImportError" in source
 
 
+@pytest.mark.slow  # a minute or more: CI runs it (`-m slow`), the default run does not
 def test_notebook_runs_top_to_bottom(tmp_path):
     parts = []
     for source, tags in cells():
