@@ -15,7 +15,6 @@ ImageNet logits and whether the top-5 classes agree, and writes them to --output
 from __future__ import annotations
 
 import argparse
-import json
 import os
 
 import rankjax  # noqa: F401  (CPU flags before JAX starts)

@@ -19,7 +19,6 @@ depends on the task: the trainer asks rankjax.tasks for everything task-specific
 from __future__ import annotations
 
 import dataclasses
-import json
 import logging
 import os
 import time
@@ -401,8 +400,9 @@ def _still_improving(cfg: Config, task, metrics_path: str, stopped_early) -> lis
     before: the run most likely stopped before it had learnt what it could."""
     if stopped_early:
         return []
-    scores = [(row["step"], row[task.selection_metric]) for row in
-              rundir.read_metrics(metrics_path) if row.get("kind") == "validation" and task.selection_metric in row]
+    scores = [(row["step"], row[task.selection_metric])
+              for row in rundir.read_metrics(metrics_path)
+              if row.get("kind") == "validation" and task.selection_metric in row]
     if len(scores) < 2 or not all(task.better(scores[-1][1], value)
                                   for _, value in scores[:-1]):
         return []

@@ -24,7 +24,7 @@ import jax
 import jax.numpy as jnp
 
 from rankjax import registry
-from rankjax.backbones import depthwise, efficientnet_lite
+from rankjax.backbones import efficientnet_lite
 from rankjax.backbones.vgg16 import (VGG16_BLOCKS, VGG16_CONV_NAMES, VGG16Trunk,  # noqa: F401
                                      max_pool_2x2, scaled_channels)
 

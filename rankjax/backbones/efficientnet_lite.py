@@ -16,6 +16,7 @@ import math
 import flax.linen as nn
 import jax
 import jax.numpy as jnp
+import numpy as np
 
 from rankjax.backbones import depthwise
 
@@ -219,11 +220,9 @@ def torch_name(collection: str, path: tuple[str, ...]) -> str:
     return ".".join(parts + [_TORCH_LEAVES[(collection, leaf)]])
 
 
-def torch_to_flax(name: str, array, target_shape: tuple) -> "np.ndarray":
+def torch_to_flax(name: str, array, target_shape: tuple) -> np.ndarray:
     """A PyTorch array in the layout of the Flax variable of shape `target_shape`:
     convolutions (out, in, k, k) -> (k, k, in, out), dense (out, in) -> (in, out)."""
-    import numpy as np
-
     array = np.asarray(array, np.float32)
     if array.ndim == 4:
         array = array.transpose(2, 3, 1, 0)
