@@ -71,6 +71,9 @@ def report(results_dir: str, output: str, data_dir_hint: str, readme: str | None
                          reproduce.load_results(reproduce.TABLES[name], results_dir))
                         for name in tables_lib.CLAIM_TABLES]
         blocks["claims"] = reproduce.claims_block(claim_tables)
+        for table, results in judged:
+            if table.name in tables_lib.PRESET_TABLES:
+                blocks[table.name] = reproduce.presets_block(table, results)
         blocks["cpu_presets"] = reproduce.cells_block(
             [(reproduce.load_results(reproduce.TABLES[name], results_dir), cell)
              for name, cell in tables_lib.PRESET_CELLS])

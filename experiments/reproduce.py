@@ -442,6 +442,29 @@ def cells_block(picked: list[tuple[list[dict], str]]) -> str:
     return "\n".join(lines) + "\n"
 
 
+def presets_block(table: Table, results: list[dict]) -> str:
+    """Markdown for a table of presets (e.g. pretrained_presets): per cell the command a
+    user runs, its seeds, the table's test metric of the best checkpoint on validation and
+    of the last (mean ± std over seeds), the training-mean predictor's on the same test
+    images, minutes per run and the machines the runs' files name."""
+    metric = table.metric
+    lines = [f"| command | seeds | test {metric}, best on validation | last checkpoint | "
+             f"training-mean predictor | minutes per run | machines |",
+             "|---|---|---|---|---|---|---|"]
+    for cell in table.cells:
+        runs = [r for r in results if r["cell"] == cell.name]
+        if not runs:
+            continue
+        best, last, mean = (_mean_std([r[key][metric] for r in runs], ".3g", ".2g")
+                            for key in ("metrics", "metrics_last_checkpoint", "training_mean"))
+        flags = " ".join(f"--{k} {v}" for k, v in sorted(runs[0]["overrides"].items()))
+        machines = sorted({f"{r['machine']['cpu']}, {r['machine']['date']}" for r in runs})
+        lines.append(f"| `python train.py --preset {runs[0]['preset']} {flags}` | {len(runs)} "
+                     f"| {best} | {last} | {mean} | {_minutes_per_run(runs):.1f} | "
+                     f"{'; '.join(machines)} |")
+    return "\n".join(lines) + "\n"
+
+
 def zoom_level_block(results_dir: str) -> str | None:
     """The README's table of examples/zoom_level.py (block `zoom_level`) from its per-seed
     files (results/zoom_level/seed*.json, written by the example's --results_file): test

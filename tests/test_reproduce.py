@@ -366,6 +366,26 @@ def test_the_cells_block_gives_each_picked_cell_its_command_and_spread():
                         "B, 2026-12-05 |")
 
 
+def test_the_presets_block_puts_the_training_mean_beside_each_cell():
+    from experiments.declare import Cell, Table
+
+    table = Table("presets", "t", (Cell("shb", "crowd_cpu_small", {"paradigm": "baseline"}),
+                                   Cell("sha", "crowd_cpu_small", {"paradigm": "baseline"})),
+                  "mae")
+    runs = []
+    for seed, (best, last, mean) in enumerate([(20.0, 22.0, 70.0), (24.0, 22.0, 74.0)]):
+        run = result("shb", seed, best)
+        run.update(preset="crowd_shb_cpu", overrides={"paradigm": "baseline"},
+                   metrics_last_checkpoint={"mae": last}, training_mean={"mae": mean},
+                   machine={"cpu": "A", "date": "2026-12-07"}, seconds=180.0 * (seed + 1))
+        runs.append(run)
+    lines = reproduce.presets_block(table, runs).splitlines()
+    assert len(lines) == 3  # a cell without runs has no row
+    # By hand: best 22 ± 2.8 (std of 20, 24), last 22 ± 0, mean 72 ± 2.8, (3 + 6) / 2 minutes.
+    assert lines[2] == ("| `python train.py --preset crowd_shb_cpu --paradigm baseline` | 2 "
+                        "| 22 ± 2.8 | 22 ± 0 | 72 ± 2.8 | 4.5 | A, 2026-12-07 |")
+
+
 def test_the_runner_stops_on_sigterm_as_train_py_does(tmp_path, monkeypatch):
     """benchmarks/reproduce.py installs the same SIGTERM handling as train.py (tested for
     real in tests/test_reliability.py: the run's lock is released, exit status 143)."""

@@ -37,6 +37,10 @@ ORDER = (
 # README's "Does the paper's claim reproduce here?" shows their verdicts (block `claims`).
 CLAIM_TABLES = ("mall_paper_protocol", "transfer_shb_to_sha", "starved_shb", "starved_clive")
 
+# Tables of presets, whose README blocks give per cell the command, the test metric and the
+# training-mean predictor's (experiments.reproduce.presets_block).
+PRESET_TABLES = ("pretrained_presets", "pretrained_presets_clive")
+
 # The runs that show what a real-data CPU preset reaches with every label (the README's
 # "CPU presets on real data", block `cpu_presets`): (table, cell).
 PRESET_CELLS = (("label_scarcity_mall", "baseline_100%"), ("label_scarcity_shb", "baseline_100%"))
