@@ -28,6 +28,7 @@ ORDER = (
     "rank_only_clive",
     "starved_clive",
     "pretrained_tuning_shb",
+    "pretrained_schedule",
     "pretrained_presets",
     "pretrained_presets_clive",
     "smoke",
