@@ -24,6 +24,7 @@ ORDER = (
     "transfer_shb_to_sha",
     "starved_shb",
     "default_crowd",
+    "default_backbone",
     "score_scale_clive",
     "rank_only_clive",
     "starved_clive",
