@@ -68,7 +68,7 @@ def test_pool_certainty_runs_for_every_task(task, preset):
     np.testing.assert_array_equal(certainty.pool_certainty(cfg, params, paths, seed=4), first)
 
 
-@pytest.mark.slow  # end to end, up to 2 minutes: CI runs it (-m slow), the default run not
+@pytest.mark.slow  # end to end, up to 2 minutes: `pytest -m slow` runs it, the default run not
 def test_active_learning_command_line_kill_and_resume(tmp_path):
     args = ["train.py", "--workdir", "al", "--steps", "4", *TINY, "--eval_every", "2",
             "--active_learning", "ranking", "--cycles", "1", "--per_cycle", "0.1",

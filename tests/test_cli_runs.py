@@ -12,7 +12,7 @@ import fixtures
 from test_cli import TINY, crowd_args, fails_in_process, printed_metrics, run
 
 
-@pytest.mark.slow  # end to end, up to 2 minutes: CI runs it (-m slow), the default run not
+@pytest.mark.slow  # end to end, up to 2 minutes: `pytest -m slow` runs it, the default run not
 def test_divergence_saves_no_broken_state_and_resumes_with_a_lower_rate(tmp_path,
                                                                         crowd_folder):
     args = [*crowd_args(crowd_folder, "nan", steps=4), "--checkpoint_every", "1"]
@@ -32,7 +32,7 @@ def test_divergence_saves_no_broken_state_and_resumes_with_a_lower_rate(tmp_path
             "changes": {"learning_rate": [1e30, 1e-3]}} in rows
 
 
-@pytest.mark.slow  # end to end, up to 2 minutes: CI runs it (-m slow), the default run not
+@pytest.mark.slow  # end to end, up to 2 minutes: `pytest -m slow` runs it, the default run not
 def test_iqa_train_and_score_own_images(tmp_path):
     out = run(tmp_path, "train.py", "--task", "iqa", "--workdir", "q", "--steps", "2", *TINY,
               "--image_size", "32", "--test_crops", "2", "--distortions", "jpeg,gaussian_noise")
@@ -69,7 +69,7 @@ def keras_layout_h5(path, params):
                                                     f"{keras_name}_b_1:0".encode()])
 
 
-@pytest.mark.slow  # end to end, up to 2 minutes: CI runs it (-m slow), the default run not
+@pytest.mark.slow  # end to end, up to 2 minutes: `pytest -m slow` runs it, the default run not
 def test_resume_and_eval_do_not_need_the_moved_weights_file(tmp_path, crowd_folder, monkeypatch,
                                                             capsys):
     import jax

@@ -67,7 +67,7 @@ def final_params(run):
     return params
 
 
-@pytest.mark.slow  # end to end, up to 2 minutes: CI runs it (-m slow), the default run not
+@pytest.mark.slow  # end to end, up to 2 minutes: `pytest -m slow` runs it, the default run not
 def test_two_processes_train_exactly_as_one_even_after_a_kill(tmp_path):
     """2 x 2 devices, process 1 SIGKILLed after the step-4 checkpoint: process 0 stops
     (no hang); the same command rerun on both resumes, and the run ends as one process

@@ -40,7 +40,7 @@ def test_only_colab_cells_need_ipython_or_colab():
         assert "google.colab" not in source or "except ImportError" in source
 
 
-@pytest.mark.slow  # end to end, up to 2 minutes: CI runs it (-m slow), the default run not
+@pytest.mark.slow  # end to end, up to 2 minutes: `pytest -m slow` runs it, the default run not
 def test_notebook_runs_top_to_bottom(tmp_path):
     parts = []
     for source, tags in cells():

@@ -128,7 +128,7 @@ def test_a_preset_on_another_dataset_leaves_its_datasets_settings_behind(caplog)
     assert explicit.rescale_images == 0.5  # what you ask for is kept
 
 
-@pytest.mark.slow  # end to end, up to 2 minutes: CI runs it (-m slow), the default run not
+@pytest.mark.slow  # end to end, up to 2 minutes: `pytest -m slow` runs it, the default run not
 def test_count_protocols_on_a_trained_network(tmp_path, one_device):
     """A network trained for real (200 steps on the synthetic crowds at 64 px), the test
     split counted three ways. Stitched windows give each output cell from the middle of
@@ -152,7 +152,7 @@ def test_count_protocols_on_a_trained_network(tmp_path, one_device):
     assert ratio["whole"] > 1.3 * ratio["tiles"], ratio
 
 
-@pytest.mark.slow  # end to end, up to 2 minutes: CI runs it (-m slow), the default run not
+@pytest.mark.slow  # end to end, up to 2 minutes: `pytest -m slow` runs it, the default run not
 def test_count_protocols_on_a_network_trained_on_real_photographs(shared_data, tmp_path,
                                                                   one_device):
     """The same on ShanghaiTech B: crowd_shb_cpu_small (half-size photographs, 128 px

@@ -69,7 +69,7 @@ def test_unprepared_or_unknown_names_say_what_to_do(tmp_path):
         tfds_datasets.read("shanghaitech/part_c", str(tmp_path), "train")
 
 
-@pytest.mark.slow  # end to end, up to 2 minutes: CI runs it (-m slow), the default run not
+@pytest.mark.slow  # end to end, up to 2 minutes: `pytest -m slow` runs it, the default run not
 def test_shanghaitech_a_prepared_from_real_data(shared_data, tmp_path):
     prepare("shanghaitech/part_a", os.path.join(shared_data, "ShanghaiTech"), tmp_path)
     train = datasets.read("tfds:shanghaitech/part_a", str(tmp_path), "train")
