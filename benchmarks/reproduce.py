@@ -81,7 +81,7 @@ def report(results_dir: str, output: str, data_dir_hint: str, readme: str | None
                      "pretrained_check": reproduce.pretrained_check_block(results_dir)}
         for name, same_as in (("train", "default_crowd/multitask_seed0.json"),
                               ("eval", ""), ("images", ""), ("shb", ""), ("to_label", ""),
-                              ("cells", ""), ("devices", "")):
+                              ("cells", ""), ("cells_small", ""), ("devices", "")):
             generated[f"transcript_{name}"] = reproduce.transcript_block(results_dir, name,
                                                                          same_as)
         blocks.update({name: block for name, block in generated.items() if block})

@@ -44,8 +44,11 @@ COMMANDS = {
             "../shared/data/ShanghaiTech --paradigm baseline --quiet", SHARED),
     "to_label": ("python eval.py --workdir runs/crowd_shb_cpu_small --to_label "
                  "../shared/data/UCF_CC_50 --output tolabel", SHARED),
-    "cells": ("python train.py --preset crowd_folder_cpu_small --data_dir ~/data/vgg_cells "
+    "cells": ("python train.py --preset crowd_folder_cpu --data_dir ~/data/vgg_cells "
               "--object_name cells --quiet", os.path.expanduser("~/data/vgg_cells")),
+    "cells_small": ("python train.py --preset crowd_folder_cpu_small --data_dir "
+                    "~/data/vgg_cells --object_name cells --quiet",
+                    os.path.expanduser("~/data/vgg_cells")),
     "devices": ("XLA_FLAGS=--xla_force_host_platform_device_count=8 python train.py --task "
                 "crowd --workdir runs/eight_devices --steps 40 --eval_every 40 --quiet", None),
 }

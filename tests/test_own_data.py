@@ -22,9 +22,10 @@ from rankjax.tasks import crowd
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 # Small enough for a test; everything else as the README's command gives it.
-TINY = ["--width", "0.125", "--image_size", "64", "--patch_min", "32", "--patch_max", "64",
-        "--labeled_batch", "2", "--ranked_groups", "1", "--ranked_per_group", "3",
-        "--log_every", "2", "--quiet"]
+SMALL_INPUTS = ["--image_size", "64", "--patch_min", "32", "--patch_max", "64",
+                "--labeled_batch", "2", "--ranked_groups", "1", "--ranked_per_group", "3",
+                "--log_every", "2", "--quiet"]
+TINY = ["--width", "0.125", *SMALL_INPUTS]   # the quarter-width VGG16 presets, narrower
 
 
 @pytest.fixture
@@ -53,26 +54,26 @@ def test_the_readmes_command_trains_and_compares_with_the_training_mean(
         my_cells, tmp_path, one_device, capsys, caplog, monkeypatch):
     caplog.set_level(logging.INFO)
     argv = readme_command()
-    assert argv[argv.index("--preset") + 1] == "crowd_folder_cpu_small"
+    assert argv[argv.index("--preset") + 1] == "crowd_folder_cpu"  # Lite0 on ImageNet
     argv[argv.index("--data_dir") + 1] = my_cells
     monkeypatch.chdir(tmp_path)
-    train_cli.main(argv + TINY + ["--steps", "6", "--eval_every", "2",
-                                  "--checkpoint_every", "2"])
+    train_cli.main(argv + SMALL_INPUTS + ["--steps", "6", "--eval_every", "2",
+                                          "--checkpoint_every", "2"])
     out = capsys.readouterr().out
     means = json.loads(out.split("training-mean predictor (the labeled images' mean for every "
                                  "test image): ")[1].splitlines()[0])
     # By hand: the test images hold 3, 4, 5 points; the labeled ones' mean count for each.
     truth = np.array([3, 4, 5])
-    constant = np.mean(labeled_counts(tmp_path / "runs" / "crowd_folder_cpu_small"))
+    constant = np.mean(labeled_counts(tmp_path / "runs" / "crowd_folder_cpu"))
     assert means["mae"] == pytest.approx(np.mean(np.abs(constant - truth)))
-    summary = json.load(open(tmp_path / "runs" / "crowd_folder_cpu_small" / "summary.json"))
+    summary = json.load(open(tmp_path / "runs" / "crowd_folder_cpu" / "summary.json"))
     assert summary["training_mean"] == means
     # Six steps are far too few: the user is told, in words that fit the data.
     assert "only 2 validation image(s) choose the best checkpoint" in caplog.text
     assert "trained too briefly" in caplog.text or "times the truth on validation" in caplog.text
-    assert "counts (cells): tiles of 64 px" in caplog.text  # --object_name cells
+    assert "counts (cells): the whole image in one pass" in caplog.text  # --object_name
     assert "images: read at their own size" in caplog.text
-    rows = [json.loads(l) for l in open(tmp_path / "runs" / "crowd_folder_cpu_small" /
+    rows = [json.loads(l) for l in open(tmp_path / "runs" / "crowd_folder_cpu" /
                                         "metrics.jsonl")]
     train = [r for r in rows if r["kind"] == "train"]
     assert all(r["count_loss"] == pytest.approx(r["regression_loss"] / 100 ** 2)
