@@ -24,6 +24,13 @@ def child_env(devices=None, **extra):
     return env
 
 
+def write_flat_image(path, height, width, grey):
+    """One grey level everywhere (no texture: any spread in it is what was added)."""
+    os.makedirs(os.path.dirname(path), exist_ok=True)
+    Image.fromarray(np.full((height, width, 3), grey, np.uint8)).save(path)
+    return path
+
+
 def write_image(path, height=48, width=64, seed=0, mode="RGB"):
     os.makedirs(os.path.dirname(path), exist_ok=True)
     rng = np.random.default_rng(seed)

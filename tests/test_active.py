@@ -53,6 +53,31 @@ def test_select_takes_the_least_certain_first():
     np.testing.assert_array_equal(certainty.select(np.array([0.5, 0.1, 0.9, 0.1]), 3), [1, 3, 0])
 
 
+def test_pool_certainty_ranks_a_network_that_orders_its_sets_above_one_that_does_not(
+        tmp_path, monkeypatch):
+    """Flat grey images, ranked sets of Gaussian noise at rising levels: a "network"
+    scoring minus the pixels' spread orders every pair right (certainty 1), its opposite
+    none (0), and a constant ties every pair (0, a tie is not an ordering)."""
+    cfg = presets.get_preset("iqa_cpu_small").replace(
+        image_size=32, ranked_per_group=3, certainty_pairs=6, patch_min=32, patch_max=32,
+        distortions=("gaussian_noise",), margin=0.0)
+    paths = [fixtures.write_flat_image(str(tmp_path / f"grey{i}.png"), 48, 48, 100 + 20 * i)
+             for i in range(5)]
+    networks = {"orders": lambda params, images: -jnp.std(images, axis=(1, 2, 3)),
+                "reverses": lambda params, images: jnp.std(images, axis=(1, 2, 3)),
+                "constant": lambda params, images: jnp.zeros(images.shape[:1])}
+    got = {}
+    for name, network in networks.items():
+        monkeypatch.setattr(certainty.evaluation, "make_predict_fn", lambda model: network)
+        got[name] = certainty.pool_certainty(cfg, None, paths, seed=4)
+    np.testing.assert_array_equal(got["orders"], np.ones(5))
+    np.testing.assert_array_equal(got["reverses"], np.zeros(5))
+    np.testing.assert_array_equal(got["constant"], np.zeros(5))
+    # The least certain first: the images of the network that does not order its sets.
+    both = np.concatenate([got["orders"], got["reverses"]])
+    assert set(certainty.select(both, 5)) == set(range(5, 10))
+
+
 @pytest.mark.parametrize("task, preset", [("crowd", "crowd_cpu_small"),
                                           ("iqa", "iqa_cpu_small")])
 def test_pool_certainty_runs_for_every_task(task, preset):

@@ -9,6 +9,7 @@ import subprocess
 import sys
 
 import numpy as np
+from PIL import Image
 import pytest
 
 import fixtures
@@ -207,7 +208,12 @@ sys.path.insert(0, "benchmarks")
 import no_tensorflow
 no_tensorflow.stub_if_missing()
 from rankjax import config, input_pipeline, losses, training
+import jax.numpy as jnp
 import tensorflow as tf
+# The stand-in leaves JAX's side working: the rank loss of the docstring's example.
+loss, aux = losses.pairwise_rank_hinge(jnp.array([3., 1., 2.]), jnp.array([0, 0, 0]),
+                                       jnp.array([0, 1, 2]), margin=0.5)
+print("rank loss:", round(float(loss), 4), int(aux["pairs"]))
 try:
     tf.constant(1.0)
 except RuntimeError as error:
@@ -217,6 +223,9 @@ except RuntimeError as error:
                           text=True, timeout=120, env={**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3"})
     assert done.returncode == 0, done.stderr[-2000:]
     assert "raised: TensorFlow is not installed" in done.stdout
+    # By hand: pairs (0,1) and (0,2) are ordered by more than the margin, (1,2) misses it
+    # by 1 + 0.5: (0 + 0 + 1.5) / 3 pairs.
+    assert "rank loss: 0.5 3" in done.stdout
     assert "TensorFlow is not installed; stubbed" in done.stderr
 
 
@@ -345,7 +354,18 @@ def test_the_claims_plot_is_drawn_only_from_paired_seeds(tmp_path):
     results = [result(cell, s, 10.0 + s + (cell == "multitask_50%")) for s in range(2)
                for cell in ("baseline_50%", "multitask_50%")]
     path = reproduce.claims_plot([(table, results)], str(tmp_path / "claims.png"))
-    assert open(path, "rb").read(8) == b"\x89PNG\r\n\x1a\n"
+    picture = np.asarray(Image.open(path).convert("RGB"))
+    assert picture.shape[0] > 50 and picture.shape[1] > 300  # a drawn figure, not a stub
+    assert len(np.unique(picture.reshape(-1, 3), axis=0)) > 2  # marks on the background
+    # A seed that only one cell of the claim has changes nothing: the same pixels.
+    unpaired = reproduce.claims_plot([(table, results + [result("baseline_50%", 2, 30.0)])],
+                                     str(tmp_path / "unpaired.png"))
+    np.testing.assert_array_equal(np.asarray(Image.open(unpaired).convert("RGB")), picture)
+    # A paired third seed does change it (the interval narrows, n 3 in the label).
+    paired = reproduce.claims_plot([(table, results + [result("baseline_50%", 2, 12.0),
+                                                       result("multitask_50%", 2, 13.0)])],
+                                   str(tmp_path / "paired.png"))
+    assert not np.array_equal(np.asarray(Image.open(paired).convert("RGB")), picture)
 
 
 def test_the_cells_block_gives_each_picked_cell_its_command_and_spread():

@@ -21,6 +21,7 @@ def prepare(name, manual_dir, data_dir):
 
 
 def same_records(ours, theirs):
+    assert ours, "no records read back: comparing two empty lists proves nothing"
     assert [r.name for r in ours] == [r.name for r in theirs]
     assert [(r.height, r.width) for r in ours] == [(r.height, r.width) for r in theirs]
     for a, b in zip(ours, theirs):
@@ -36,15 +37,18 @@ def test_crowd_sets_prepared_and_read_back(tmp_path):
     fixtures.make_shanghaitech(str(tmp_path / "shb"), "B")
     builder = prepare("shanghaitech/part_b", tmp_path / "shb", data_dir)
     assert "part_B/" in builder.MANUAL_DOWNLOAD_INSTRUCTIONS
-    for split in ("train", "test"):
-        same_records(datasets.read("tfds:shanghaitech/part_b", str(data_dir), split),
-                     datasets.read("shanghaitech_b", str(tmp_path / "shb"), split))
+    for split, counts in (("train", [3, 5]), ("test", [2])):  # the fixture's points
+        ours = datasets.read("tfds:shanghaitech/part_b", str(data_dir), split)
+        assert [len(r.points) for r in ours] == counts
+        assert [(r.height, r.width) for r in ours] == [(48, 64)] * len(counts)
+        same_records(ours, datasets.read("shanghaitech_b", str(tmp_path / "shb"), split))
     # UCF-QNRF is read at most 1024 px a side: the size and scaled points are kept.
     fixtures.make_qnrf(str(tmp_path / "qnrf"))
     prepare("ucf_qnrf", tmp_path / "qnrf", data_dir)
     ours = datasets.read("tfds:ucf_qnrf", str(data_dir), "train")
     same_records(ours, datasets.read("ucf_qnrf", str(tmp_path / "qnrf"), "train"))
-    assert (ours[0].height, ours[0].width) == (50, 1024)
+    assert [(r.height, r.width) for r in ours] == [(50, 1024), (60, 80)]
+    assert [len(r.points) for r in ours] == [4, 4]
     # A training config takes the prepared name; its validation knows the task.
     cfg = presets.get_preset("crowd_shb").replace(dataset="tfds:shanghaitech/part_b",
                                                  data_dir=str(data_dir))
@@ -56,8 +60,9 @@ def test_quality_set_prepared_and_read_back(tmp_path):
     mos = {f"i{r:02d}_{t:02d}_{l}.bmp": 7.0 - l for r in (1, 2) for t in (1, 8) for l in (1, 5)}
     make_tid(tmp_path / "tid", mos)
     prepare("tid2013", tmp_path / "tid", tmp_path / "tfds")
-    same_records(datasets.read("tfds:tid2013", str(tmp_path / "tfds")),
-                 datasets.read("tid2013", str(tmp_path / "tid")))
+    ours = datasets.read("tfds:tid2013", str(tmp_path / "tfds"))
+    assert {r.name.lower(): r.score for r in ours} == mos  # every image, its MOS kept
+    same_records(ours, datasets.read("tid2013", str(tmp_path / "tid")))
 
 
 def test_unprepared_or_unknown_names_say_what_to_do(tmp_path):
