@@ -19,6 +19,7 @@ depends on the task: the trainer asks rankjax.tasks for everything task-specific
 from __future__ import annotations
 
 import dataclasses
+import hashlib
 import logging
 import os
 import time
@@ -97,21 +98,6 @@ def _window_means(window: dict, steps: int) -> dict:
     if "hinge_active" in means:
         means["hinge_active_share"] = means.pop("hinge_active")
     return {**means, "steps_in_window": steps}
-
-
-def run_training_averages(metrics_path: str) -> dict:
-    """Over every logged training step of a run (metrics.jsonl's windows, weighted by their
-    steps): the share of steps whose rank hinge was active and the mean pair accuracy."""
-    sums: dict[str, float] = {}
-    steps = 0
-    for row in rundir.read_metrics(metrics_path):
-        if row.get("kind") != "train" or "steps_in_window" not in row:
-            continue
-        steps += row["steps_in_window"]
-        for key in ("hinge_active_share", "pair_accuracy", "rank_loss", "regression_loss"):
-            if key in row:
-                sums[key] = sums.get(key, 0.0) + row[key] * row["steps_in_window"]
-    return {**{k: v / steps for k, v in sums.items()}, "steps": steps} if steps else {}
 
 
 def evaluate_split(cfg: Config, model, params, records: list, out_dir: str | None,
@@ -198,211 +184,294 @@ def train_and_evaluate(cfg: Config, workdir: str, overwrite: bool = False,
                           clock)
 
 
+@dataclasses.dataclass
+class _Loop:
+    """What the training loop carries from step to step, and what it trains with."""
+    cfg: Config
+    workdir: str
+    task: tasks.Task
+    sources: Sources
+    store: checkpoints.RunCheckpoints
+    clock: timing.PartClock
+    mesh: jax.sharding.Mesh
+    model: object
+    tx: object
+    state: object
+    train_step: object
+    usable: object
+    metrics_log: rundir.MetricsLog
+    best: float | None                  # the best validation value so far
+    history: list[tuple[int, float]]    # (step, validation value), this run's every one
+    total: int = 0                      # the step the run ends at
+    stopped_early: int | None = None
+    bar: tqdm | None = None
+
+    @property
+    def meta(self) -> dict:
+        return {"task": self.cfg.task, "name": self.cfg.name}
+
+
+class _Window:
+    """The training metrics of one log window, summed on the device, and its speed."""
+
+    def __init__(self, images_per_step: int):
+        self.images_per_step = images_per_step
+        self.restart()
+
+    def restart(self) -> None:
+        self.sums, self.steps, self.started = None, 0, time.perf_counter()
+
+    def add(self, metrics: dict) -> None:
+        self.sums = _window_start(metrics) if self.sums is None else _window_add(self.sums,
+                                                                                metrics)
+        self.steps += 1
+
+
 def _train(cfg: Config, workdir: str, changed: dict, store: checkpoints.RunCheckpoints,
            progress: bool, sources: Sources, initial_params, clock: timing.PartClock) -> dict:
-    task = tasks.get(cfg.task)
     with clock("startup"):
-        log.info("data: %d labeled, %d unlabeled, %d validation, %d test images",
-                 len(sources.labeled), len(sources.unlabeled), len(sources.validation),
-                 len(sources.test))
-        for line in task.describe(cfg):
-            log.info("data: %s", line)
-        if any(p.labeled for p in phases(cfg)) and len(sources.labeled) < cfg.labeled_batch:
-            log.warning("only %d labeled image(s), fewer than labeled_batch %d: every batch "
-                        "repeats them; label more images or raise --labeled_fraction",
-                        len(sources.labeled), cfg.labeled_batch)
-        if 0 < len(sources.validation) < SMALL_VALIDATION:
-            log.warning("only %d validation image(s) choose the best checkpoint: a noisy "
-                        "choice; raise --validation_fraction (now %g) for more",
-                        len(sources.validation), cfg.validation_fraction)
-        mesh = sharding.make_mesh()
-        log.info("devices: %d %s device(s) in %d process(es); batch sharded over all of them",
-                 jax.device_count(), jax.default_backend(), jax.process_count())
-        model, tx = training.build_model(cfg), training.make_optimizer(cfg)
-        state, start = _restore_or_create(cfg, workdir, store, model, tx, mesh, changed,
-                                          initial_params)
-        train_step = training.make_train_step(cfg, model, tx, mesh)
-        usable = training.make_state_check(cfg, model, mesh)
-        best_meta = store.best_meta()
-        best = best_meta["metrics"][task.selection_metric] if best_meta else None
-        metrics_log = rundir.MetricsLog(storage.join(workdir, "metrics.jsonl"), start,
-                                        storage.join(workdir, "tensorboard"))
-        if changed and start > 0:
-            metrics_log.write({"kind": "config_change", "step": start,
-                               "changes": {k: list(v) for k, v in sorted(changed.items())}})
-    meta = {"task": cfg.task, "name": cfg.name}
-    schedule = training.learning_rate_schedule(cfg)
-    process_count, process_index = jax.process_count(), jax.process_index()
-    plan = phases(cfg)
-    total = plan[-1].steps
-    if start > total:
-        raise RunDirError(f"{workdir} is already trained to step {start}, beyond the {total} "
-                          f"steps asked for; evaluate it with eval.py, or use --overwrite")
-
-    history = _validation_history(task, storage.join(workdir, "metrics.jsonl"))
-    stopped_early = None
-    if history and history[-1][0] == start and _patience_spent(cfg, task, history):
-        stopped_early = total = start  # an earlier start of this run stopped here
-        log.info("stopped early at step %d (no validation %s better by %g %% in the last %d); "
-                 "--patience 0 trains the remaining steps", start, task.selection_metric,
-                 100 * PATIENCE_MIN_GAIN, cfg.patience)
-
-    bar = tqdm(total=total, initial=start, unit="step", dynamic_ncols=True,
-               disable=not progress or process_index != 0, desc=cfg.name)
+        _describe_data(cfg, sources)
+        loop, start = _start(cfg, workdir, changed, store, sources, initial_params, clock)
+    _plan_the_end(loop, start)
+    loop.bar = tqdm(total=loop.total, initial=start, unit="step", dynamic_ncols=True,
+                    disable=not progress or jax.process_index() != 0, desc=cfg.name)
     resumed_from, phase_start = start, 0
-    for phase in plan:
-        if start >= phase.steps or stopped_early:
+    for phase in phases(cfg):
+        if start >= phase.steps or loop.stopped_early:
             phase_start = phase.steps
             continue
-        if phase.fresh_optimizer and start == phase_start:
-            state = training.with_fresh_optimizer(state, tx, mesh)
-        lr_offset = phase_start if phase.fresh_optimizer else 0
-        labeled = cfg.labeled_batch // process_count if phase.labeled else 0
-        groups = cfg.ranked_groups // process_count if phase.ranked else 0
-        with clock("startup"):
-            batches = input_pipeline.train_batches(sources, cfg, cfg.seed, labeled, groups,
-                                                   process_index, process_count,
-                                                   start_batch=start - phase_start)
-        images_per_step = (labeled + groups * cfg.ranked_per_group) * process_count
-        if process_count > 1:
-            log.info("input: process %d of %d reads rows [%d, %d) of every %d labeled images "
-                     "and ranked sets [%d, %d) of every %d", process_index, process_count,
-                     process_index * labeled, (process_index + 1) * labeled,
-                     labeled * process_count, process_index * groups,
-                     (process_index + 1) * groups, groups * process_count)
-        window_start, window_steps, compiled = time.perf_counter(), 0, False
-        window = None
-        logs_due, validation_due, checkpoint_due = (
-            Due(every, last=total) for every in (cfg.log_every, cfg.eval_every,
-                                                 cfg.checkpoint_every))
-        for step in range(start, phase.steps):
-            stopping.raise_if_requested()
-            with clock("training steps" if compiled else "compilation and first step"):
-                batch = sharding.global_batch(next(batches), mesh)
-                state, metrics = train_step(state, batch)
-                window = (_window_start(metrics) if window is None
-                          else _window_add(window, metrics))
-                if not compiled:
-                    jax.block_until_ready(metrics)
-                    compiled, window_start = True, time.perf_counter()
-            window_steps += 1
-            done = step + 1
-            bar.update(1)
-            logs, validates, checkpoints_now = (due(done) for due in (
-                logs_due, validation_due, checkpoint_due))
-            saves = checkpoints_now or validates
-            if logs or saves:
-                # A non-finite loss stops the run; so does, before anything is evaluated
-                # or saved, a state whose weights or loss on this batch are not finite:
-                # no checkpoint ever holds a broken state.
-                with clock("training steps"):
-                    loss = float(jax.device_get(metrics["loss"]))
-                    problem = (f"loss is {loss}" if not np.isfinite(loss) else
-                               "the weights stopped giving a finite loss"
-                               if saves and not bool(usable(state, batch)) else "")
-                if problem:
-                    store.wait()
-                    kept = (f"The last good checkpoint (step {store.latest_step()}) is kept in "
-                            f"{workdir}; rerun with a lower --learning_rate (or --rank_weight) "
-                            f"to resume from it" if store.latest_step() is not None else
-                            "No checkpoint was saved; rerun with a lower --learning_rate (or "
-                            "--rank_weight)")
-                    raise TrainingDiverged(f"{problem} at step {done} ({phase.name}); stopped. "
-                                           f"{kept}, or check the inputs.")
-            if logs:
-                rate = window_steps * images_per_step / (time.perf_counter() - window_start)
-                row = _window_means(window, window_steps)
-                window_start, window_steps, window = time.perf_counter(), 0, None
-                row.update(kind="train", step=done, phase=phase.name,
-                           learning_rate=float(schedule(done - 1 - lr_offset)),
-                           images_per_second=rate, **task.readable_losses(cfg, row))
-                metrics_log.write(row)
-                shown = ("count_loss" if "count_loss" in row else "regression_loss",
-                         "rank_loss")
-                bar.set_postfix({k: f"{row[k]:.4g}" for k in shown if k in row}
-                                | {"img/s": f"{rate:.1f}"})
-            if validates and sources.validation:
-                with clock("validation"):
-                    result = evaluate_split(cfg, model, state.eval_params, sources.validation,
-                                            storage.join(workdir, "validation", f"step_{done}"),
-                                            split="validation", tables=False)
-                    metrics_log.write({"kind": "validation", "step": done, **result})
-                    metrics_log.pictures(storage.join(workdir, "validation", f"step_{done}"),
-                                         done)
-                bar.write(f"step {done}: validation " + ", ".join(
-                    f"{k}={v:.4g}" for k, v in result.items()))
-                history.append((done, result[task.selection_metric]))
-                if task.better(result[task.selection_metric], best):
-                    best = result[task.selection_metric]
-                    with clock("checkpoints"):
-                        store.save(state, {**meta, "step": done, "metrics": result}, best=True)
-                if _patience_spent(cfg, task, history):
-                    stopped_early = total = done
-                    bar.write(f"step {done}: stopped early: the last {cfg.patience} "
-                              f"validations improved {task.selection_metric} by less than "
-                              f"{100 * PATIENCE_MIN_GAIN:g} %")
-                    metrics_log.write({"kind": "stopped_early", "step": done})
-                    break
-            if checkpoints_now:
-                with clock("checkpoints"):
-                    store.save(state, {**meta, "step": done})
-        if stopped_early:
+        _train_phase(loop, phase, start, phase_start)
+        if loop.stopped_early:
             break
         start = phase_start = phase.steps
-    bar.close()
-    with clock("checkpoints"):
-        if store.latest_step() != total:
-            store.save(state, {**meta, "step": total})
-        store.wait()
+    loop.bar.close()
+    return _finish(loop, resumed_from)
 
-    with clock("test"):
+
+def _describe_data(cfg: Config, sources: Sources) -> None:
+    """The data: lines of the log, and warnings about too few images."""
+    log.info("data: %d labeled, %d unlabeled, %d validation, %d test images",
+             len(sources.labeled), len(sources.unlabeled), len(sources.validation),
+             len(sources.test))
+    for line in tasks.get(cfg.task).describe(cfg):
+        log.info("data: %s", line)
+    if any(p.labeled for p in phases(cfg)) and len(sources.labeled) < cfg.labeled_batch:
+        log.warning("only %d labeled image(s), fewer than labeled_batch %d: every batch "
+                    "repeats them; label more images or raise --labeled_fraction",
+                    len(sources.labeled), cfg.labeled_batch)
+    if 0 < len(sources.validation) < SMALL_VALIDATION:
+        log.warning("only %d validation image(s) choose the best checkpoint: a noisy "
+                    "choice; raise --validation_fraction (now %g) for more",
+                    len(sources.validation), cfg.validation_fraction)
+
+
+def _start(cfg: Config, workdir: str, changed: dict, store, sources: Sources,
+           initial_params, clock: timing.PartClock) -> tuple[_Loop, int]:
+    """The loop at the run's start or its last checkpoint, and that step."""
+    task = tasks.get(cfg.task)
+    mesh = sharding.make_mesh()
+    log.info("devices: %d %s device(s) in %d process(es); batch sharded over all of them",
+             jax.device_count(), jax.default_backend(), jax.process_count())
+    model, tx = training.build_model(cfg), training.make_optimizer(cfg)
+    state, start = _restore_or_create(cfg, workdir, store, model, tx, mesh, changed,
+                                      initial_params)
+    best_meta = store.best_meta()
+    metrics_log = rundir.MetricsLog(storage.join(workdir, "metrics.jsonl"), start,
+                                    storage.join(workdir, "tensorboard"))
+    if changed and start > 0:
+        metrics_log.write({"kind": "config_change", "step": start,
+                           "changes": {k: list(v) for k, v in sorted(changed.items())}})
+    return _Loop(cfg, workdir, task, sources, store, clock, mesh, model, tx, state,
+                 train_step=training.make_train_step(cfg, model, tx, mesh),
+                 usable=training.make_state_check(cfg, model, mesh), metrics_log=metrics_log,
+                 best=best_meta["metrics"][task.selection_metric] if best_meta else None,
+                 history=rundir.validations(storage.join(workdir, "metrics.jsonl"),
+                                            task.selection_metric)), start
+
+
+def _plan_the_end(loop: _Loop, start: int) -> None:
+    """The step the run ends at: the config's, or `start` where an earlier process of this
+    run stopped early there."""
+    loop.total = phases(loop.cfg)[-1].steps
+    if start > loop.total:
+        raise RunDirError(f"{loop.workdir} is already trained to step {start}, beyond the "
+                          f"{loop.total} steps asked for; evaluate it with eval.py, or use "
+                          f"--overwrite")
+    history, task = loop.history, loop.task
+    if history and history[-1][0] == start and _patience_spent(loop.cfg, task, history):
+        loop.stopped_early = loop.total = start
+        log.info("stopped early at step %d (no validation %s better by %g %% in the last %d); "
+                 "--patience 0 trains the remaining steps", start, task.selection_metric,
+                 100 * PATIENCE_MIN_GAIN, loop.cfg.patience)
+
+
+def _train_phase(loop: _Loop, phase: Phase, start: int, phase_start: int) -> None:
+    """Steps `start` to the end of `phase`, logging, validating and saving as due."""
+    cfg, process_count, process_index = loop.cfg, jax.process_count(), jax.process_index()
+    if phase.fresh_optimizer and start == phase_start:
+        loop.state = training.with_fresh_optimizer(loop.state, loop.tx, loop.mesh)
+    lr_offset = phase_start if phase.fresh_optimizer else 0
+    labeled = cfg.labeled_batch // process_count if phase.labeled else 0
+    groups = cfg.ranked_groups // process_count if phase.ranked else 0
+    with loop.clock("startup"):
+        batches = input_pipeline.train_batches(loop.sources, cfg, cfg.seed, labeled, groups,
+                                               process_index, process_count,
+                                               start_batch=start - phase_start)
+    if process_count > 1:
+        log.info("input: process %d of %d reads rows [%d, %d) of every %d labeled images "
+                 "and ranked sets [%d, %d) of every %d", process_index, process_count,
+                 process_index * labeled, (process_index + 1) * labeled,
+                 labeled * process_count, process_index * groups,
+                 (process_index + 1) * groups, groups * process_count)
+    window = _Window((labeled + groups * cfg.ranked_per_group) * process_count)
+    compiled = False
+    due = [Due(every, last=loop.total)
+           for every in (cfg.log_every, cfg.eval_every, cfg.checkpoint_every)]
+    for step in range(start, phase.steps):
+        stopping.raise_if_requested()
+        with loop.clock("training steps" if compiled else "compilation and first step"):
+            batch = sharding.global_batch(next(batches), loop.mesh)
+            loop.state, metrics = loop.train_step(loop.state, batch)
+            window.add(metrics)
+            if not compiled:
+                jax.block_until_ready(metrics)
+                compiled, window.started = True, time.perf_counter()
+        done = step + 1
+        loop.bar.update(1)
+        logs, validates, checkpoints_now = (each(done) for each in due)
+        if logs or checkpoints_now or validates:
+            _stop_if_diverged(loop, phase, metrics, batch, done, checkpoints_now or validates)
+        if logs:
+            _log_window(loop, phase, window, done, lr_offset)
+        if validates and loop.sources.validation and _validate(loop, done):
+            return  # stopped early
+        if checkpoints_now:
+            with loop.clock("checkpoints"):
+                loop.store.save(loop.state, {**loop.meta, "step": done})
+
+
+def _stop_if_diverged(loop: _Loop, phase: Phase, metrics: dict, batch, done: int,
+                      saves: bool) -> None:
+    """A non-finite loss stops the run; so does, before anything is evaluated or saved, a
+    state whose weights or loss on this batch are not finite: no checkpoint ever holds a
+    broken state."""
+    with loop.clock("training steps"):
+        loss = float(jax.device_get(metrics["loss"]))
+        problem = (f"loss is {loss}" if not np.isfinite(loss) else
+                   "the weights stopped giving a finite loss"
+                   if saves and not bool(loop.usable(loop.state, batch)) else "")
+    if not problem:
+        return
+    store = loop.store
+    store.wait()
+    kept = (f"The last good checkpoint (step {store.latest_step()}) is kept in "
+            f"{loop.workdir}; rerun with a lower --learning_rate (or --rank_weight) to resume "
+            f"from it" if store.latest_step() is not None else
+            "No checkpoint was saved; rerun with a lower --learning_rate (or --rank_weight)")
+    raise TrainingDiverged(f"{problem} at step {done} ({phase.name}); stopped. {kept}, or "
+                           f"check the inputs.")
+
+
+def _log_window(loop: _Loop, phase: Phase, window: _Window, done: int,
+                lr_offset: int) -> None:
+    """One train line of metrics.jsonl (the window's means) and the progress bar's numbers."""
+    rate = window.steps * window.images_per_step / (time.perf_counter() - window.started)
+    row = _window_means(window.sums, window.steps)
+    window.restart()
+    row.update(kind="train", step=done, phase=phase.name,
+               learning_rate=float(training.learning_rate_schedule(loop.cfg)(
+                   done - 1 - lr_offset)),
+               images_per_second=rate, **loop.task.readable_losses(loop.cfg, row))
+    loop.metrics_log.write(row)
+    shown = ("count_loss" if "count_loss" in row else "regression_loss", "rank_loss")
+    loop.bar.set_postfix({k: f"{row[k]:.4g}" for k in shown if k in row}
+                         | {"img/s": f"{rate:.1f}"})
+
+
+def _validate(loop: _Loop, done: int) -> bool:
+    """Validates at step `done`, saves the best checkpoint, and returns whether patience
+    is spent (the run stops early here)."""
+    cfg, task, folder = loop.cfg, loop.task, storage.join(loop.workdir, "validation",
+                                                          f"step_{done}")
+    with loop.clock("validation"):
+        result = evaluate_split(cfg, loop.model, loop.state.eval_params,
+                                loop.sources.validation, folder, split="validation",
+                                tables=False)
+        loop.metrics_log.write({"kind": "validation", "step": done, **result})
+        loop.metrics_log.pictures(folder, done)
+    loop.bar.write(f"step {done}: validation " + ", ".join(
+        f"{k}={v:.4g}" for k, v in result.items()))
+    loop.history.append((done, result[task.selection_metric]))
+    if task.better(result[task.selection_metric], loop.best):
+        loop.best = result[task.selection_metric]
+        with loop.clock("checkpoints"):
+            loop.store.save(loop.state, {**loop.meta, "step": done, "metrics": result},
+                            best=True)
+    if not _patience_spent(cfg, task, loop.history):
+        return False
+    loop.stopped_early = loop.total = done
+    loop.bar.write(f"step {done}: stopped early: the last {cfg.patience} validations "
+                   f"improved {task.selection_metric} by less than "
+                   f"{100 * PATIENCE_MIN_GAIN:g} %")
+    loop.metrics_log.write({"kind": "stopped_early", "step": done})
+    return True
+
+
+def _finish(loop: _Loop, resumed_from: int) -> dict:
+    """The last checkpoint, the test of the best and the last, the curves, warnings and
+    summary.json; returns the best checkpoint's test metrics."""
+    cfg, task, store, workdir, total = (loop.cfg, loop.task, loop.store, loop.workdir,
+                                        loop.total)
+    metrics_path = storage.join(workdir, "metrics.jsonl")
+    with loop.clock("checkpoints"):
+        if store.latest_step() != total:
+            store.save(loop.state, {**loop.meta, "step": total})
+        store.wait()
+    with loop.clock("test"):
         test_metrics, last_metrics, best_step = _test_best_and_last(
-            cfg, workdir, store, model, tx, mesh, state, sources.test, total)
+            cfg, workdir, store, loop.model, loop.tx, loop.mesh, loop.state,
+            loop.sources.test, total)
     log.info("test metrics of the last checkpoint (step %d): %s", total, last_metrics)
     if rundir.is_writer():
-        with clock("test"):
-            pictures.training_curves(storage.join(workdir, "metrics.jsonl"),
-                                     storage.join(workdir, "training_curves.png"),
+        with loop.clock("test"):
+            pictures.training_curves(metrics_path, storage.join(workdir, "training_curves.png"),
                                      task.selection_metric)
     best_meta = store.best_meta() if best_step is not None else None
     store.close()
-    metrics_log.close()
+    loop.metrics_log.close()
     best_validation = best_meta and best_meta["metrics"]
     warnings = task.run_warnings(cfg, best_validation) + _still_improving(
-        cfg, task, storage.join(workdir, "metrics.jsonl"), stopped_early)
+        task, rundir.validations(metrics_path, task.selection_metric), loop.stopped_early)
     for warning in warnings:
         log.warning("%s", warning)
     if rundir.is_writer():
         rundir.write_json(storage.join(workdir, "summary.json"), {
-            "steps": total, "resumed_from": resumed_from, "stopped_early": stopped_early,
+            "steps": total, "resumed_from": resumed_from, "stopped_early": loop.stopped_early,
             "best_step": best_step, "best_validation": best_validation,
             "test": test_metrics, "test_last": last_metrics,
-            "training_mean": task.training_mean_metrics(sources.labeled, sources.test),
-            "data": data_summary(sources),
-            "training": run_training_averages(storage.join(workdir, "metrics.jsonl")),
-            "warnings": warnings, "seconds": clock.split()})
+            "training_mean": task.training_mean_metrics(loop.sources.labeled,
+                                                        loop.sources.test),
+            "data": data_summary(loop.sources),
+            "training": rundir.training_averages(metrics_path),
+            "warnings": warnings, "seconds": loop.clock.split()})
     return test_metrics
 
 
 def data_summary(sources: Sources) -> dict:
     """What a run trained and was tested on: sizes, and a digest of the labeled images'
     names (two runs with the same digest labeled the same images)."""
-    import hashlib
-
     names = sorted(os.path.basename(r.path) for r in sources.labeled)
     return {"labeled": len(sources.labeled), "unlabeled": len(sources.unlabeled),
             "validation": len(sources.validation), "test": len(sources.test),
             "labeled_digest": hashlib.sha256("\n".join(names).encode()).hexdigest()[:16]}
 
 
-def _still_improving(cfg: Config, task, metrics_path: str, stopped_early) -> list[str]:
-    """A warning when the last validation was the best so far and better than the one
-    before: the run most likely stopped before it had learnt what it could."""
+def _still_improving(task, scores: list[tuple[int, float]], stopped_early) -> list[str]:
+    """A warning when the last validation (of `scores`: step, value) was the best so far
+    and better than the one before: the run most likely stopped before it had learnt what
+    it could."""
     if stopped_early:
         return []
-    scores = [(row["step"], row[task.selection_metric])
-              for row in rundir.read_metrics(metrics_path)
-              if row.get("kind") == "validation" and task.selection_metric in row]
     if len(scores) < 2 or not all(task.better(scores[-1][1], value)
                                   for _, value in scores[:-1]):
         return []
@@ -464,12 +533,6 @@ def _test_best_and_last(cfg: Config, workdir: str, store, model, tx, mesh, state
 # Early stopping (--patience): validations must improve the best value by at least this
 # share of it to count as progress (on a few images, smaller gains are noise).
 PATIENCE_MIN_GAIN = 0.01
-
-
-def _validation_history(task, metrics_path: str) -> list[tuple[int, float]]:
-    """(step, selection metric) of every validation in metrics.jsonl, in order."""
-    return [(row["step"], row[task.selection_metric]) for row in rundir.read_metrics(metrics_path)
-            if row.get("kind") == "validation" and task.selection_metric in row]
 
 
 def _patience_spent(cfg: Config, task, history: list[tuple[int, float]]) -> bool:

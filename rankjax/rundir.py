@@ -163,6 +163,28 @@ def read_metrics(path: str) -> list[dict]:
     return rows
 
 
+def validations(path: str, metric: str) -> list[tuple[int, float]]:
+    """(step, `metric`) of every validation in a metrics.jsonl, in order."""
+    return [(row["step"], row[metric]) for row in read_metrics(path)
+            if row.get("kind") == "validation" and metric in row]
+
+
+def training_averages(path: str) -> dict:
+    """Over every logged training step of a run (metrics.jsonl's windows, weighted by their
+    steps): the share of steps whose rank hinge was active, the mean pair accuracy and the
+    mean losses; {} before any window was logged."""
+    sums: dict[str, float] = {}
+    steps = 0
+    for row in read_metrics(path):
+        if row.get("kind") != "train" or "steps_in_window" not in row:
+            continue
+        steps += row["steps_in_window"]
+        for key in ("hinge_active_share", "pair_accuracy", "rank_loss", "regression_loss"):
+            if key in row:
+                sums[key] = sums.get(key, 0.0) + row[key] * row["steps_in_window"]
+    return {**{k: v / steps for k, v in sums.items()}, "steps": steps} if steps else {}
+
+
 class MetricsLog:
     """Appends JSON lines; on resume, drops lines past the restored step (a killed run's).
 
