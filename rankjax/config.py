@@ -197,6 +197,19 @@ class Config:
 
 CONFIG_FIELDS: dict[str, dataclasses.Field] = {f.name: f for f in dataclasses.fields(Config)}
 
+# The fields that take one of a few words, and those words.
+CHOICES = {"paradigm": PARADIGMS, "optimizer": ("sgd", "adam"), "init": ("scratch", "imagenet"),
+           "batchnorm": ("frozen", "train"), "input_style": ("auto", "caffe", "torch", "none"),
+           "test_part": ("all", "first_half", "second_half"),
+           "validation_split": ("random", "last"), "distributed": ("auto", "on", "off"),
+           "cycle_init": ("scratch", "previous")}
+
+
+def _either(words: tuple[str, ...]) -> str:
+    """'a, b or c'."""
+    return ", ".join(words[:-1]) + " or " + words[-1] if len(words) > 1 else words[0]
+
+
 def validate(cfg: Config) -> None:
     """Raises ValueError naming every problem with the fields' values (types, ranges,
     choices). Names of registered things (task, dataset, pair strategy, selection
@@ -208,36 +221,27 @@ def validate(cfg: Config) -> None:
         if not ok:
             problems.append(message)
 
-    need(cfg.paradigm in PARADIGMS, f"paradigm must be one of {PARADIGMS}, got {cfg.paradigm!r}")
+    for name, allowed in CHOICES.items():
+        value = getattr(cfg, name)
+        need(value in allowed, f"{name} must be {_either(allowed)}, got {value!r}")
     need(cfg.image_size > 0 and cfg.image_size % 16 == 0,
          f"image_size must be a positive multiple of 16 (output stride), got {cfg.image_size}")
     need(cfg.width > 0, f"width must be positive, got {cfg.width}")
     need(cfg.score_scale > 0, f"score_scale must be positive, got {cfg.score_scale}")
-    need(cfg.optimizer in ("sgd", "adam"), f"optimizer must be sgd or adam, got {cfg.optimizer!r}")
-    need(cfg.init in ("scratch", "imagenet"), f"init must be scratch or imagenet, got {cfg.init!r}")
     need(cfg.init != "imagenet" or cfg.backbone != "vgg16" or bool(cfg.weights_file),
          "init=imagenet needs weights_file (a Keras VGG16 .h5 or torchvision vgg16 .pth)")
     need(cfg.backbone == "vgg16" or cfg.width == 1.0,
          f"width scales VGG16 only; {cfg.backbone} needs width 1, got {cfg.width}")
-    need(cfg.batchnorm in ("frozen", "train"),
-         f"batchnorm must be frozen or train, got {cfg.batchnorm!r}")
     need(cfg.frozen_blocks >= 0, f"frozen_blocks must be >= 0, got {cfg.frozen_blocks}")
     need(cfg.backbone != "vgg16" or not cfg.frozen_blocks,
          "frozen_blocks applies to EfficientNet-Lite backbones")
-    need(cfg.input_style in ("auto", "caffe", "torch", "none"),
-         f"input_style must be auto, caffe, torch or none, got {cfg.input_style!r}")
     need(cfg.labeled_batch >= 0 and cfg.ranked_groups >= 0 and cfg.ranked_per_group >= 1,
          "batch sizes must be non-negative and ranked_per_group >= 1")
     need(0 < cfg.labeled_fraction <= 1, "labeled_fraction must be in (0, 1]")
     need(cfg.labeled_images >= 0, f"labeled_images must be >= 0, got {cfg.labeled_images}")
-    need(cfg.test_part in ("all", "first_half", "second_half"),
-         f"test_part must be all, first_half or second_half, got {cfg.test_part!r}")
     need(0 <= cfg.validation_fraction < 1, "validation_fraction must be in [0, 1)")
-    need(cfg.validation_split in ("random", "last"),
-         f"validation_split must be random or last, got {cfg.validation_split!r}")
     need(cfg.paradigm != "rank_then_finetune" or cfg.finetune_steps > 0,
          "paradigm rank_then_finetune needs finetune_steps > 0")
-    need(cfg.distributed in ("auto", "on", "off"), "distributed must be auto, on or off")
     need(0 <= cfg.ema_decay < 1, f"ema_decay must be in [0, 1), got {cfg.ema_decay}")
     need(cfg.steps >= 1, f"steps must be at least 1, got {cfg.steps}")
     need(cfg.patience >= 0, f"patience must be >= 0, got {cfg.patience}")
@@ -253,8 +257,6 @@ def validate(cfg: Config) -> None:
     if cfg.active_learning:
         need(cfg.cycles >= 1, f"cycles must be at least 1, got {cfg.cycles}")
         need(0 < cfg.per_cycle < 1, f"per_cycle must be in (0, 1), got {cfg.per_cycle}")
-        need(cfg.cycle_init in ("scratch", "previous"),
-             f"cycle_init must be scratch or previous, got {cfg.cycle_init!r}")
         need(cfg.certainty_pairs >= 1, f"certainty_pairs must be >= 1, got "
              f"{cfg.certainty_pairs}")
     if problems:

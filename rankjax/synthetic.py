@@ -66,6 +66,25 @@ def _smooth_noise(rng: np.random.Generator, height: int, width: int, cells: int)
     return np.asarray(image, np.float32) / 255.0
 
 
+def _draw_clutter(draw: ImageDraw.ImageDraw, rng: np.random.Generator, horizon: int,
+                  height: int, width: int, person_height) -> None:
+    """Clutter behind the people: trees, poles, boxes (never counted)."""
+    for _ in range(rng.integers(2, 8)):
+        y = rng.uniform(horizon, height)
+        size = person_height(y) * rng.uniform(0.8, 2.0)
+        x = rng.uniform(0, width)
+        kind = rng.integers(3)
+        colour = tuple(int(c) for c in rng.integers(20, 120, 3))
+        if kind == 0:  # tree: trunk and crown
+            draw.rectangle([x - size * 0.08, y - size, x + size * 0.08, y], fill=(70, 50, 30))
+            draw.ellipse([x - size * 0.5, y - size * 1.8, x + size * 0.5, y - size * 0.8],
+                         fill=(30, int(rng.integers(90, 160)), 40))
+        elif kind == 1:  # pole
+            draw.rectangle([x - 1, y - 2.5 * size, x + 1, y], fill=colour)
+        else:  # box / stall
+            draw.rectangle([x - size, y - size * 0.7, x + size, y], fill=colour)
+
+
 def render_crowd(rng: np.random.Generator, height: int, width: int
                  ) -> tuple[np.ndarray, np.ndarray]:
     """One synthetic crowd scene: (uint8 image (H, W, 3), float32 head points (N, 2) x, y)."""
@@ -82,21 +101,7 @@ def render_crowd(rng: np.random.Generator, height: int, width: int
     def person_height(y):  # perspective: people grow towards the camera
         return 6.0 + 0.28 * (y - horizon) * (height / 192.0) ** 0.5
 
-    # Clutter behind the people: trees, poles, boxes (never counted).
-    for _ in range(rng.integers(2, 8)):
-        y = rng.uniform(horizon, height)
-        size = person_height(y) * rng.uniform(0.8, 2.0)
-        x = rng.uniform(0, width)
-        kind = rng.integers(3)
-        colour = tuple(int(c) for c in rng.integers(20, 120, 3))
-        if kind == 0:  # tree: trunk and crown
-            draw.rectangle([x - size * 0.08, y - size, x + size * 0.08, y], fill=(70, 50, 30))
-            draw.ellipse([x - size * 0.5, y - size * 1.8, x + size * 0.5, y - size * 0.8],
-                         fill=(30, int(rng.integers(90, 160)), 40))
-        elif kind == 1:  # pole
-            draw.rectangle([x - 1, y - 2.5 * size, x + 1, y], fill=colour)
-        else:  # box / stall
-            draw.rectangle([x - size, y - size * 0.7, x + size, y], fill=colour)
+    _draw_clutter(draw, rng, horizon, height, width, person_height)
 
     # People: a mix of dense clusters and scattered walkers.
     n_clusters = rng.integers(0, 4)

@@ -98,6 +98,33 @@ def test_no_rankjax_import_hides_inside_a_function():
     assert not hidden, hidden
 
 
+# The longest a function of the library may be: one screen.
+LONGEST_FUNCTION = 60
+
+
+def long_functions(package: str) -> list[tuple[str, str, int]]:
+    """(file, function, lines) of every function of `package` longer than LONGEST_FUNCTION."""
+    found = []
+    for folder, _, files in os.walk(package):
+        for name in sorted(files):
+            if name.endswith(".py"):
+                path = os.path.join(folder, name)
+                for node in ast.walk(ast.parse(open(path).read())):
+                    if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef)):
+                        lines = node.end_lineno - node.lineno + 1
+                        if lines > LONGEST_FUNCTION:
+                            found.append((os.path.relpath(path, ROOT), node.name, lines))
+    return found
+
+
+def test_every_function_fits_on_a_screen(tmp_path):
+    assert not long_functions(PACKAGE), long_functions(PACKAGE)
+    # The check can fail: a function of 61 lines is found, one of 60 is not.
+    (tmp_path / "m.py").write_text("def long():\n" + "    x = 1\n" * 60 +
+                                   "def short():\n" + "    x = 1\n" * 59)
+    assert [(f, n) for _, f, n in long_functions(str(tmp_path))] == [("long", 61)]
+
+
 def test_the_graph_sees_a_cycle_when_there_is_one(tmp_path, monkeypatch):
     """The cycle test can fail: a package whose two modules import each other."""
     package = tmp_path / "rankjax"
