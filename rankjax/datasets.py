@@ -571,7 +571,7 @@ DATASETS.register("shanghaitech_a", Dataset(
 DATASETS.register("shanghaitech_b", Dataset(
     "crowd", lambda data_dir, split, fold: _shanghaitech(data_dir, "B", split),
     layout="part_B/{train,test}_data/{images,ground-truth} (the unpacked ShanghaiTech archive)",
-    # 1024 x 768 photographs at half size (README, "CPU presets on real data").
+    # 1024 x 768 photographs at half size (docs/presets.md).
     cpu_settings={"rescale_images": 0.5}))
 DATASETS.register("ucf_cc_50", Dataset("crowd", _ucf_cc_50,
                                        layout="1.jpg ... 50.jpg and 1_ann.mat ... 50_ann.mat"))

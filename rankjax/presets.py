@@ -138,7 +138,7 @@ def _build_presets() -> dict[str, Config]:
         "crowd_qnrf": _crowd_paper(name="crowd_qnrf", dataset="ucf_qnrf"),
         # Mall: 2,000 frames of one camera, the CPU-sized analogue of the paper's UCSD.
         "crowd_mall": _crowd_paper(name="crowd_mall", dataset="mall"),
-        # Your own point-annotated images (README, "Train on your own labeled images").
+        # Your own point-annotated images (README, step 4 "Train on your own labeled data").
         "crowd_folder": _crowd_paper(name="crowd_folder", dataset="folder"),
         "iqa_live": _iqa_paper(name="iqa_live", dataset="live"),
         # LIVE In the Wild: authentic distortions; ranked sets from synthetic ones.

@@ -17,9 +17,9 @@ TINY = ["--width", "0.125", "--image_size", "32", "--labeled_batch", "2", "--ran
         "--checkpoint_every", "2", "--eval_every", "2", "--deterministic", "true", "--quiet"]
 
 
-def readme_block(heading):
-    """The first ```python block after `heading` in README.md."""
-    text = open(os.path.join(ROOT, "README.md")).read()
+def readme_block(heading, document="README.md"):
+    """The first ```python block after `heading` in README.md (or another document)."""
+    text = open(os.path.join(ROOT, document)).read()
     section = text[text.index(heading):]
     return re.search(r"```python\n(.*?)```", section, re.S).group(1)
 
@@ -41,7 +41,7 @@ def crowd_run(tmp_path_factory):
 
 def test_readme_python_api_runs(crowd_run, monkeypatch, capsys):
     monkeypatch.chdir(crowd_run)
-    exec(readme_block("## Python API"), {})
+    exec(readme_block("**5. From Python:**"), {})
     assert re.search(r"people, density map \(15, 20\)", capsys.readouterr().out)
 
 
@@ -73,7 +73,7 @@ def test_predict_takes_paths_pil_and_arrays_alike(crowd_run):
 def test_readme_new_task_recipe_runs(tmp_path):
     """The recipe runs from a folder outside the repository (rankjax is installed by
     requirements.txt), and leaves nothing in the folder it runs from."""
-    (tmp_path / "recipe.py").write_text(readme_block("## A new task"))
+    (tmp_path / "recipe.py").write_text(readme_block("# A new task", "docs/extending.md"))
     scratch = tmp_path / "scratch"
     scratch.mkdir()
     out = subprocess.run([sys.executable, "recipe.py"], cwd=tmp_path, capture_output=True,

@@ -1,4 +1,4 @@
-"""Your own labeled images (README, "Train on your own labeled images"): the command the
+"""Your own labeled images (README, step 4 "Train on your own labeled data"): the command the
 README gives, what a run tells its user, early stopping, the dataset's own settings,
 and the count protocols on a trained network."""
 
@@ -44,7 +44,7 @@ def my_cells(tmp_path_factory):
 
 def readme_command():
     text = open(os.path.join(ROOT, "README.md")).read()
-    section = text[text.index("## Train on your own labeled images"):]
+    section = text[text.index("**4. Train on your own labeled data**"):]
     line = next(l for l in re.search(r"```bash\n(.*?)```", section, re.S).group(1).splitlines()
                 if l.startswith("python train.py"))
     return shlex.split(line)[2:]
@@ -136,7 +136,7 @@ def test_count_protocols_on_a_trained_network(tmp_path, one_device):
     a window and tiles from wherever it lies in its tile: both predict every cell as in
     training, and their counts agree within 10 %; a stitching that lost or doubled cells
     would be off by far more. The whole image in one pass is not what a patch-trained
-    network saw in training, and counts far more here (README, "How a count is
+    network saw in training, and counts far more here (docs/method.md, "How a count is
     predicted"); only a network that sees no farther than a window's margin gives the
     whole-image map exactly (tests/test_input_pipeline.py)."""
     cfg = presets.get_preset("crowd_cpu_small").replace(

@@ -36,7 +36,7 @@ ORDER = (
 )
 
 # The tables that test the paper's claim where labels limit the model (issue 29): the
-# README's "Does the paper's claim reproduce here?" shows their verdicts (block `claims`).
+# README and docs/claims.md show their verdicts (block `claims`).
 CLAIM_TABLES = ("mall_paper_protocol", "transfer_shb_to_sha", "starved_shb", "starved_clive")
 
 # Tables of presets, whose README blocks give per cell the command, the test metric and the

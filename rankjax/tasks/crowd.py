@@ -77,7 +77,7 @@ class CrowdTask(Task):
 
     def cpu_small_changes(self, cfg):
         if cfg.dataset.startswith("synthetic"):  # the embedded cartoons: 64 px suffices
-            # 800 steps at a constant learning rate (README, "Train on the default": 600
+            # 800 steps at a constant learning rate (docs/running.md, the default run: 600
             # steps with a decay at 400 overcounted by 1.23; a decay at 800 of 1,200 steps
             # made the last checkpoints overcount by 1.17-1.43).
             return dict(count_protocol="tiles", ema_decay=0.99, steps=800,
