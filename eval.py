@@ -54,7 +54,8 @@ def main(argv: list[str] | None = None) -> None:
 
 
 def evaluate(args: argparse.Namespace) -> None:
-    from rankjax import api, config as config_lib, experiment, input_pipeline, restore, rundir
+    from rankjax import api, config as config_lib, experiment, restore, rundir
+    from rankjax.data import splits
     from rankjax import sharding, storage
 
     cfg = rundir.read_config(args.workdir)
@@ -73,7 +74,7 @@ def evaluate(args: argparse.Namespace) -> None:
     if args.to_label:
         rank_for_labeling(args, cfg, predictor)
         return
-    sources = input_pipeline.build_sources(cfg)
+    sources = splits.build_sources(cfg)
     records = sources.test if args.split == "test" else sources.validation
     suffix = "".join(f"_{item.replace('=', '-')}" for item in args.set)
     out = args.output or storage.join(args.workdir, f"eval_{args.split}_{args.which}{suffix}")

@@ -26,7 +26,8 @@ def main() -> None:
 
     import numpy as np
 
-    from rankjax import datasets, rundir
+    from rankjax import rundir
+    from rankjax.data import splits
 
     values, pools = {}, {}
     print("strategy  seed  cycle  chosen  imperfect  pool_certainty  chosen_mean_true  "
@@ -38,10 +39,10 @@ def main() -> None:
         cfg = rundir.read_config(run)
         key = (cfg.dataset, cfg.data_dir, cfg.seed)
         if key not in values:
-            train, _ = datasets.load(cfg.dataset, cfg.data_dir, cfg.fold, cfg.seed)
+            train, _ = splits.load(cfg.dataset, cfg.data_dir, cfg.fold, cfg.seed)
             values[key] = {r.path: float(r.count if hasattr(r, "count") else r.score)
                            for r in train}
-            _, pool, _ = datasets.split_labeled(train, cfg.labeled_fraction,
+            _, pool, _ = splits.split_labeled(train, cfg.labeled_fraction,
                                                 cfg.validation_fraction, cfg.seed,
                                                 cfg.validation_split)
             pools[key] = [r.path for r in pool]

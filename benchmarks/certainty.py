@@ -32,13 +32,14 @@ def main() -> None:
     import numpy as np
     from scipy import stats
 
-    from rankjax import datasets, platform, restore, rundir
+    from rankjax import platform, restore, rundir
+    from rankjax.data import splits
     from rankjax.certainty import pool_certainty
 
     cfg = rundir.read_config(args.workdir)
     params, label = restore.restore_params(cfg, args.workdir, args.which)
-    train, _ = datasets.load(cfg.dataset, cfg.data_dir, cfg.fold, cfg.seed)
-    _, pool, _ = datasets.split_labeled(train, cfg.labeled_fraction, cfg.validation_fraction,
+    train, _ = splits.load(cfg.dataset, cfg.data_dir, cfg.fold, cfg.seed)
+    _, pool, _ = splits.split_labeled(train, cfg.labeled_fraction, cfg.validation_fraction,
                                         cfg.seed, cfg.validation_split)
     start = time.time()
     certainty = pool_certainty(cfg, params, [r.path for r in pool], args.seed, progress=True)

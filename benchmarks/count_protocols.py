@@ -20,14 +20,15 @@ import time
 
 import rankjax  # noqa: E402,F401  (CPU flags before JAX starts)
 
-from rankjax import experiment, input_pipeline, platform, restore, rundir, training  # noqa: E402
+from rankjax import experiment, platform, restore, rundir, training  # noqa: E402
+from rankjax.data.splits import build_sources  # noqa: E402
 from rankjax.tasks import crowd  # noqa: E402
 
 
 def measure(workdir: str, which: str, splits: list[str]) -> list[dict]:
     cfg = rundir.read_config(workdir)
     params, label = restore.restore_params(cfg, workdir, which)
-    sources = input_pipeline.build_sources(cfg)
+    sources = build_sources(cfg)
     model = training.build_model(cfg)
     rows = []
     for split in splits:

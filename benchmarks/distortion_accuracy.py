@@ -34,13 +34,14 @@ def main() -> None:
     args = parser.parse_args()
     cli.setup_logging()
 
-    from rankjax import datasets, evaluation, platform, restore, rundir, tasks, training
+    from rankjax import evaluation, platform, restore, rundir, tasks, training
+    from rankjax.data import splits
 
     cfg = rundir.read_config(args.workdir)
     if cfg.task != "iqa":
         cli.fail(f"{args.workdir} is a {cfg.task!r} run; this measures quality runs (task iqa)")
     params, label = restore.restore_params(cfg, args.workdir, args.which)
-    _, test = datasets.load(cfg.dataset, cfg.data_dir, cfg.fold, cfg.seed)
+    _, test = splits.load(cfg.dataset, cfg.data_dir, cfg.fold, cfg.seed)
     predict = evaluation.make_predict_fn(training.build_model(cfg))
     start = time.time()
     try:

@@ -19,6 +19,7 @@ import jax  # noqa: E402
 import numpy as np  # noqa: E402
 
 from rankjax import input_pipeline, presets, sharding, training  # noqa: E402
+from rankjax.data import splits  # noqa: E402
 
 
 def pipeline_rate(sources, cfg, labeled, groups, batches) -> float:
@@ -65,7 +66,7 @@ def main() -> None:
         dataset="shanghaitech_b", data_dir=os.path.join(args.data_dir, "ShanghaiTech"),
         init="scratch", weights_file="", labeled_fraction=0.5)
     start = time.perf_counter()
-    sources = input_pipeline.build_sources(cfg)
+    sources = splits.build_sources(cfg)
     print(f"preset={args.preset} input={cfg.image_size}px width={cfg.width} "
           f"batch={cfg.labeled_batch}+{cfg.ranked_groups}x{cfg.ranked_per_group} "
           f"cpus={os.cpu_count()} (read {len(sources.labeled) + len(sources.unlabeled)} "

@@ -289,10 +289,11 @@ def stall(cfg, steps: int) -> None:
     decoded per sample) and on one batch held in memory: the difference is what the
     input pipeline costs the step, waiting for it or sharing the cores with it."""
     from rankjax import input_pipeline
+    from rankjax.data import splits
 
     mesh = sharding.make_mesh()
     trainer = training.create_training(cfg, jax.random.key(0), mesh, donate=False)
-    sources = input_pipeline.build_sources(cfg)
+    sources = splits.build_sources(cfg)
     labeled = cfg.labeled_batch if cfg.paradigm != "rank_only" else 0
     groups = cfg.ranked_groups if cfg.paradigm in ("multitask", "rank_only") else 0
 

@@ -38,9 +38,10 @@ import flax.linen as nn  # noqa: E402
 import numpy as np  # noqa: E402
 from PIL import Image, ImageDraw  # noqa: E402
 
-from rankjax import config as config_lib, datasets, experiment, rundir, tasks  # noqa: E402
+from rankjax import config as config_lib, experiment, rundir, tasks  # noqa: E402
+from rankjax.data.records import QualityRecord  # noqa: E402
 from rankjax.platform import machine  # noqa: E402
-from rankjax.input_pipeline import Sources  # noqa: E402
+from rankjax.data.splits import Sources  # noqa: E402
 
 SIDE = 96          # generated images are SIDE x SIDE; the network sees 64 px crops
 ZOOM_RANGE = (1.0, 4.0)
@@ -113,7 +114,7 @@ CONFIG = dict(task="zoom", dataset="", name="zoom_level", image_size=64, labeled
 CONFIG = argparse.Namespace(**CONFIG)
 
 
-def write_images(folder: str, zooms: np.ndarray, seed: int) -> list[datasets.QualityRecord]:
+def write_images(folder: str, zooms: np.ndarray, seed: int) -> list[QualityRecord]:
     rng = np.random.default_rng(seed)
     os.makedirs(folder, exist_ok=True)
     records = []
@@ -121,7 +122,7 @@ def write_images(folder: str, zooms: np.ndarray, seed: int) -> list[datasets.Qua
         path = os.path.join(folder, f"{i:04d}.png")
         if not os.path.isfile(path):
             Image.fromarray(render(float(zoom), rng)).save(path)
-        records.append(datasets.QualityRecord(path, float(zoom), f"{i:04d}", SIDE, SIDE))
+        records.append(QualityRecord(path, float(zoom), f"{i:04d}", SIDE, SIDE))
     return records
 
 

@@ -24,7 +24,8 @@ from tqdm import tqdm
 
 from experiments import statistics, tables as tables_lib
 from experiments.declare import DATA_DIR, Cell, Claim, Table  # noqa: F401  (re-exported)
-from rankjax import active, config as config_lib, datasets, evaluation, experiment, rundir
+from rankjax import active, config as config_lib, evaluation, experiment, rundir
+from rankjax.data import splits
 from rankjax import pictures
 from rankjax import presets, restore, tasks, training
 from rankjax.platform import machine
@@ -178,7 +179,7 @@ def ranking_check(cfg: config_lib.Config, workdir: str) -> dict:
     if not _has_ranking_check(task):
         return {}
     params, label = restore.restore_params(cfg, workdir, "latest")
-    _, test = datasets.load(cfg.dataset, cfg.data_dir, cfg.fold, cfg.seed)
+    _, test = splits.load(cfg.dataset, cfg.data_dir, cfg.fold, cfg.seed)
     predict = evaluation.make_predict_fn(training.build_model(cfg))
     return {"ranking_check": {"checkpoint": label,
                               **task.ranking_check(cfg, predict, params, test)}}

@@ -22,8 +22,8 @@ import logging
 
 import numpy as np
 
-from rankjax import (datasets, experiment, input_pipeline, pictures, presets, restore, rundir,
-                     storage, tasks)
+from rankjax import (experiment, pictures, presets, restore, rundir, storage, tasks)
+from rankjax.data import splits
 from rankjax.certainty import SELECTION_STRATEGIES, select
 from rankjax.config import Config
 
@@ -38,7 +38,7 @@ def run(cfg: Config, workdir: str, overwrite: bool = False, progress: bool = Tru
         raise ValueError("active_learning is off in this config (set it to ranking or random)")
     presets.check(cfg)
     task = tasks.get(cfg.task)
-    train, test = task.read_data(cfg)
+    train, test = splits.load(cfg.dataset, cfg.data_dir, cfg.fold, cfg.seed)
     rundir.check_writable(workdir)
     with rundir.RunLock(workdir):
         rundir.prepare(cfg, workdir, overwrite)
@@ -47,7 +47,7 @@ def run(cfg: Config, workdir: str, overwrite: bool = False, progress: bool = Tru
 
 def _cycles(cfg: Config, workdir: str, task, train: list, test: list, progress: bool
             ) -> list[dict]:
-    labeled, pool, validation = datasets.split_labeled(train, cfg.labeled_fraction,
+    labeled, pool, validation = splits.split_labeled(train, cfg.labeled_fraction,
                                                        cfg.validation_fraction, cfg.seed,
                                                        cfg.validation_split)
     total = len(labeled) + len(pool)
@@ -58,7 +58,7 @@ def _cycles(cfg: Config, workdir: str, task, train: list, test: list, progress: 
     for cycle in range(cfg.cycles + 1):
         cycle_dir = storage.join(workdir, f"cycle_{cycle}")
         # Ranked sets come from the images still unlabeled (all of them once none is).
-        sources = input_pipeline.Sources(labeled, [r.path for r in (pool or labeled)],
+        sources = splits.Sources(labeled, [r.path for r in (pool or labeled)],
                                          validation, test)
         initial = None
         if cycle > 0 and cfg.cycle_init == "previous":

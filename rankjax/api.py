@@ -21,8 +21,10 @@ from typing import Any, Iterable
 
 import numpy as np
 
-from rankjax import (certainty, config as config_lib, datasets, evaluation, image_io, presets,
+from rankjax import (certainty, config as config_lib, evaluation, image_io, presets,
                      restore, rundir, tasks, training, video)
+from rankjax.data import readers
+from rankjax.data.records import DatasetError
 from rankjax.config import Config
 
 log = logging.getLogger(__name__)
@@ -119,11 +121,11 @@ def image_files(paths: Iterable[str], missing_ok: bool = False):
     for path in paths:
         if os.path.isdir(path):
             found = sorted(p for p in glob.glob(os.path.join(path, "**", "*"), recursive=True)
-                           if p.lower().endswith(datasets.IMAGE_EXTENSIONS
+                           if p.lower().endswith(readers.IMAGE_EXTENSIONS
                                                  + video.VIDEO_EXTENSIONS) and os.path.isfile(p))
             if not found:
-                raise datasets.DatasetError(
-                    f"no images ({', '.join(datasets.IMAGE_EXTENSIONS)}) or videos "
+                raise DatasetError(
+                    f"no images ({', '.join(readers.IMAGE_EXTENSIONS)}) or videos "
                     f"({', '.join(video.VIDEO_EXTENSIONS)}) found in {path!r}")
             files += found
         elif os.path.isfile(path):
@@ -131,5 +133,5 @@ def image_files(paths: Iterable[str], missing_ok: bool = False):
         elif missing_ok:
             missing.append(path)
         else:
-            raise datasets.DatasetError(f"no such image or folder: {path!r}")
+            raise DatasetError(f"no such image or folder: {path!r}")
     return (files, missing) if missing_ok else files

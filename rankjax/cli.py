@@ -9,8 +9,10 @@ import logging
 import os
 import sys
 
-from rankjax import (checkpoints, config as config_lib, datasets, experiment, presets, stopping,
+from rankjax import (checkpoints, config as config_lib, experiment, presets, stopping,
                      storage, tasks, weight_files)
+from rankjax.data import splits
+from rankjax.data.records import DatasetError
 
 
 def chosen_preset(argv: list[str] | None = None) -> str:
@@ -44,8 +46,8 @@ def add_config_options(parser: argparse.ArgumentParser, preset: str = "") -> Non
         shown = ",".join(value) if isinstance(value, tuple) else value
         text = field.metadata.get('help', '')
         if field.name == "dataset":
-            text = "a reader of rankjax.datasets.DATASETS: " + "; ".join(
-                f"{' | '.join(datasets.for_task(task))} ({task})" for task in tasks.TASKS.names())
+            text = "a reader of rankjax.data.splits.DATASETS: " + "; ".join(
+                f"{' | '.join(splits.for_task(task))} ({task})" for task in tasks.TASKS.names())
         hidden = own is not None and section not in ("", own)
         groups[section].add_argument(
             f"--{field.name}", default=None,
@@ -74,13 +76,13 @@ def config_from_args(args: argparse.Namespace) -> config_lib.Config:
 def dataset_settings_left_behind(preset: str, cfg: config_lib.Config, dataset: str | None
                                  ) -> dict:
     """The changes a `*_cpu_small` preset needs on another --dataset than its own: its own
-    dataset's settings (datasets.Dataset.cpu_settings, e.g. ShanghaiTech B's half-size
-    images) undone, the new dataset's applied; each change is logged."""
+    dataset's settings (Dataset.cpu_settings in rankjax.data.records, e.g. ShanghaiTech B's
+    half-size images) undone, the new dataset's applied; each change is logged."""
     if (not dataset or dataset == cfg.dataset or not preset.endswith("_cpu_small")
-            or dataset not in datasets.DATASETS or cfg.dataset not in datasets.DATASETS):
+            or dataset not in splits.DATASETS or cfg.dataset not in splits.DATASETS):
         return {}
-    old = datasets.DATASETS.get(cfg.dataset).cpu_settings
-    new = datasets.DATASETS.get(dataset).cpu_settings
+    old = splits.DATASETS.get(cfg.dataset).cpu_settings
+    new = splits.DATASETS.get(dataset).cpu_settings
     defaults = {f.name: f.default for f in dataclasses.fields(config_lib.Config)}
     target = {**defaults, **presets.cpu_small_values(cfg.task, dataset)}
     changes = {}
@@ -144,7 +146,7 @@ def user_errors(debug: bool = False, also: tuple = ()):
     ValueError) with one line
     naming the problem and exit code 2; anything else is a bug and keeps its traceback.
     `debug` shows the traceback of every error."""
-    expected = (FileNotFoundError, datasets.DatasetError, experiment.RunDirError,
+    expected = (FileNotFoundError, DatasetError, experiment.RunDirError,
                 checkpoints.CheckpointError, experiment.TrainingDiverged,
                 storage.StorageError, weight_files.WeightsFileError) + also
     try:

@@ -40,7 +40,7 @@ class Config:
                        "rank_then_finetune | multitask (regression + lambda * rank)")
 
     # Data.
-    dataset: str = _f("synthetic_crowd", "a reader of rankjax.datasets.DATASETS: "
+    dataset: str = _f("synthetic_crowd", "a reader of rankjax.data.splits.DATASETS: "
                       "synthetic_crowd | shanghaitech_a | shanghaitech_b | ucf_cc_50 | ucf_qnrf | "
                       "folder (crowd); synthetic_iqa | live | tid2013 (iqa); empty: the data "
                       "is passed to train_and_evaluate in code")

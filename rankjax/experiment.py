@@ -33,7 +33,8 @@ from tqdm import tqdm
 from rankjax import (checkpoints, evaluation, input_pipeline, pictures, presets, rundir,
                      sharding, stopping, storage, tasks, timing, training)
 from rankjax.config import Config
-from rankjax.input_pipeline import Sources
+from rankjax.data import splits
+from rankjax.data.splits import Sources
 from rankjax.rundir import RunDirError
 from rankjax.tasks.base import Evaluation
 
@@ -172,7 +173,7 @@ def train_and_evaluate(cfg: Config, workdir: str, overwrite: bool = False,
         # reported), before the run directory is touched; then the folder must be
         # writable and free.
         presets.check(cfg)
-        sources = input_pipeline.build_sources(cfg) if sources is None else sources
+        sources = splits.build_sources(cfg) if sources is None else sources
         if initial_params is None and not checkpoints.has_latest(workdir):
             initial_params = _pretrained_params(cfg)  # None unless the config imports some
         rundir.check_writable(workdir)

@@ -23,73 +23,21 @@ ids are the global group index, unique across hosts.
 from __future__ import annotations
 
 import dataclasses
-import os
-from typing import Iterator
+from typing import TYPE_CHECKING, Iterator
 
 import numpy as np
 import tensorflow as tf
 
-from rankjax import datasets, image_io, tasks
+from rankjax import image_io, tasks
 from rankjax.config import Config
+from rankjax.data.records import DatasetError
+
+if TYPE_CHECKING:  # annotations only: the pipeline does not need the readers
+    from rankjax.data.splits import Sources
 
 AUTOTUNE = tf.data.AUTOTUNE
 # Shuffle buffer of unlabeled pools whose size is unknown (TFDS).
 TFDS_SHUFFLE = 1000
-
-
-@dataclasses.dataclass(frozen=True)
-class Sources:
-    """What one run reads: labeled training records, the unlabeled pool, validation and test."""
-    labeled: list
-    unlabeled: list[str]        # image paths for ranked sets
-    validation: list
-    test: list
-
-
-def build_sources(cfg: Config) -> Sources:
-    """Reads the configured dataset and carves labeled / unlabeled / validation / test."""
-    if not cfg.dataset:
-        raise datasets.DatasetError(
-            "this config names no dataset: pass the data to train_and_evaluate(sources=...) "
-            "or set --dataset")
-    task = tasks.get(cfg.task)
-    train, test = task.read_data(cfg)
-    if cfg.test_dataset:  # transfer: scored on another dataset's test split
-        _, test = task.read_data(cfg.replace(dataset=cfg.test_dataset,
-                                             data_dir=cfg.test_data_dir))
-    labeled, rest, validation = datasets.split_labeled(train, cfg.labeled_fraction,
-                                                       cfg.validation_fraction, cfg.seed,
-                                                       cfg.validation_split,
-                                                       cfg.labeled_images)
-    halves = {"first_half": test[:len(test) // 2], "second_half": test[len(test) // 2:]}
-    unlabeled = unlabeled_paths(cfg.unlabeled, labeled, rest, halves)
-    return Sources(labeled, unlabeled, validation, halves.get(cfg.test_part, test))
-
-
-def unlabeled_paths(spec: str, labeled: list, rest: list,
-                    test_halves: dict | None = None) -> list[str]:
-    """The ranked pool's image paths from a comma-separated list of sources: `rest` (the
-    training images whose labels are withheld; with every label in use, the labeled
-    images themselves, whose crops' order is still free), `test_first_half` and
-    `test_second_half` (images of the test split, unlabeled: for video frames, the
-    stretch the other half is scored on is not in the pool), and image folders, in the
-    order given, duplicates dropped. `tfds:NAME` stands alone (its images are read by
-    TFDS)."""
-    parts = [part.strip() for part in spec.split(",") if part.strip()]
-    if any(part.startswith("tfds:") for part in parts):
-        if len(parts) > 1:
-            raise datasets.DatasetError(f"--unlabeled {spec!r}: a tfds: pool cannot be "
-                                        f"combined with other sources")
-        return []
-    paths = []
-    for part in parts:
-        if part == "rest":
-            paths += [r.path for r in (rest or labeled)]
-        elif part in ("test_first_half", "test_second_half"):
-            paths += [r.path for r in (test_halves or {}).get(part[len("test_"):], [])]
-        else:
-            paths += datasets.list_images(os.path.expanduser(part))
-    return list(dict.fromkeys(paths))
 
 
 # --------------------------------------------------------------------------- streams
@@ -173,7 +121,7 @@ def image_loader(cfg: Config):
 def image_paths_dataset(paths: list[str], cfg: Config) -> tf.data.Dataset:
     """Decoded images ([0, 255] float) of `paths`, in order, rescaled if configured."""
     if not paths:
-        raise datasets.DatasetError("the unlabeled pool for ranked sets is empty")
+        raise DatasetError("the unlabeled pool for ranked sets is empty")
     return tf.data.Dataset.from_tensor_slices(paths).map(image_loader(cfg))
 
 
@@ -192,7 +140,7 @@ def unlabeled_pool(sources: Sources, cfg: Config,
     if cfg.unlabeled.startswith("tfds:"):
         return tfds_images(cfg.unlabeled[5:]), TFDS_SHUFFLE, None
     if not sources.unlabeled:
-        raise datasets.DatasetError("the unlabeled pool for ranked sets is empty")
+        raise DatasetError("the unlabeled pool for ranked sets is empty")
     paths, size = tf.data.Dataset.from_tensor_slices(sources.unlabeled), len(sources.unlabeled)
     first = len(cache.arrays) if cache is not None else 0
     if cache is not None and cache.fill(paths.map(image_loader(cfg),
@@ -250,7 +198,7 @@ def train_batches(sources: Sources, cfg: Config, seed: int, labeled_batch: int,
     cache = image_io.DecodedImages(budget) if budget > 0 else None
     if labeled_batch:
         if not sources.labeled:
-            raise datasets.DatasetError("no labeled training images")
+            raise DatasetError("no labeled training images")
         total = labeled_batch * process_count
         parts["labeled"] = labeled_samples(
             sources.labeled, cfg, seed, start_batch * total,

@@ -10,7 +10,8 @@ crowd counting's count protocols). The entry points, `train_and_evaluate` and
 
 from __future__ import annotations
 
-from rankjax import certainty, datasets, losses, models, tasks
+from rankjax import certainty, losses, models, tasks
+from rankjax.data import splits
 from rankjax.config import Config
 
 
@@ -31,11 +32,11 @@ def check(cfg: Config) -> Config:
                         f"{cfg.pair_strategy!r}")
     elif cfg.pair_strategy in losses.SUBSET_STRATEGIES and cfg.num_pairs <= 0:
         problems.append(f"pair_strategy={cfg.pair_strategy} needs num_pairs > 0")
-    if cfg.dataset and cfg.dataset not in datasets.for_task(cfg.task):
+    if cfg.dataset and cfg.dataset not in splits.for_task(cfg.task):
         problems.append(f"dataset {cfg.dataset!r} is not a {cfg.task!r} dataset; known: "
-                        + (", ".join(datasets.for_task(cfg.task)) or "none (pass the data to "
+                        + (", ".join(splits.for_task(cfg.task)) or "none (pass the data to "
                            "train_and_evaluate, and leave dataset empty)"))
-    if cfg.test_dataset and cfg.test_dataset not in datasets.for_task(cfg.task):
+    if cfg.test_dataset and cfg.test_dataset not in splits.for_task(cfg.task):
         problems.append(f"test_dataset {cfg.test_dataset!r} is not a {cfg.task!r} dataset")
     if cfg.active_learning and cfg.active_learning not in certainty.SELECTION_STRATEGIES:
         problems.append(f"active_learning must be one of "

@@ -14,7 +14,8 @@ import numpy as np
 import pytest
 
 import fixtures
-from rankjax import certainty, datasets, presets, training
+from rankjax import certainty, presets, training
+from rankjax.data import splits
 from test_cli import ROOT, TINY, run  # shared helpers
 
 
@@ -84,7 +85,7 @@ def test_pool_certainty_runs_for_every_task(task, preset):
     cfg = presets.get_preset(preset).replace(
         width=0.125, image_size=32, ranked_per_group=3, certainty_pairs=6,
         patch_min=32, patch_max=32)  # synthetic data in conftest's RANKJAX_CACHE
-    train, _ = datasets.load(cfg.dataset, cfg.data_dir, seed=0)
+    train, _ = splits.load(cfg.dataset, cfg.data_dir, seed=0)
     paths = [r.path for r in train[:5]]
     model = training.build_model(cfg)
     params = model.init(jax.random.key(0), jnp.zeros((1, 32, 32, 3)))

@@ -15,7 +15,9 @@ import scipy.io
 from PIL import Image
 
 import fixtures
-from rankjax import datasets, image_io
+from rankjax import image_io
+from rankjax.data import readers, splits
+from rankjax.data.records import DatasetError
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
@@ -26,7 +28,7 @@ def test_transposed_mat_points_are_read_as_columns(tmp_path, caplog):
     points = fixtures.random_points(29, 48, 64, 0)
     path = str(tmp_path / "a.mat")
     scipy.io.savemat(path, {"annPoints": points.T})  # 2 x 29, MATLAB's other habit
-    read = datasets.read_points(path)
+    read = readers.read_points(path)
     assert read.shape == (29, 2)
     np.testing.assert_allclose(read, points)
     assert "stored as 2 x 29" in caplog.text and "a.mat" in caplog.text
@@ -37,14 +39,14 @@ def test_shanghaitech_checks_points_like_every_reader(tmp_path):
     gt = os.path.join(root, "part_B", "train_data", "ground-truth", "GT_IMG_1.mat")
     transposed = fixtures.random_points(7, 48, 64, 1)
     fixtures.shanghaitech_mat(gt, transposed.T)
-    records = datasets.read("shanghaitech_b", root, "train")
+    records = splits.read("shanghaitech_b", root, "train")
     np.testing.assert_allclose(records[0].points, transposed, rtol=1e-6)
     with_nan = transposed.copy()
     with_nan[3, 1] = np.nan
     fixtures.shanghaitech_mat(gt, with_nan)
-    with pytest.raises(datasets.DatasetError, match=r"GT_IMG_1\.mat.*1 of 7 head points are "
+    with pytest.raises(DatasetError, match=r"GT_IMG_1\.mat.*1 of 7 head points are "
                                                     r"NaN or inf"):
-        datasets.read("shanghaitech_b", root, "train")
+        splits.read("shanghaitech_b", root, "train")
 
 
 def test_points_far_outside_the_image_are_refused(tmp_path):
@@ -53,9 +55,9 @@ def test_points_far_outside_the_image_are_refused(tmp_path):
     np.savetxt(folder / "a.txt", fixtures.random_points(10, 48, 64, 0) * 10)  # wrong scale
     fixtures.write_image(str(tmp_path / "f" / "test" / "b.png"), 48, 64)
     np.savetxt(tmp_path / "f" / "test" / "b.txt", [[1, 2]])
-    with pytest.raises(datasets.DatasetError, match=r"a\.png: \d+ of 10 head points lie far "
+    with pytest.raises(DatasetError, match=r"a\.png: \d+ of 10 head points lie far "
                                                     r"outside the 64x48 image"):
-        datasets.load("folder", str(tmp_path / "f"))
+        splits.load("folder", str(tmp_path / "f"))
 
 
 def test_matlab_v73_files_are_read(tmp_path):
@@ -69,7 +71,7 @@ def test_matlab_v73_files_are_read(tmp_path):
         f.write(header.ljust(116, b" ") + b"\0" * 8 + b"\x00\x02" + b"IM")
     with pytest.raises(NotImplementedError):
         scipy.io.loadmat(path)
-    np.testing.assert_allclose(datasets.read_points(path), points)
+    np.testing.assert_allclose(readers.read_points(path), points)
 
 
 @pytest.mark.parametrize("name, content, message", [
@@ -83,8 +85,8 @@ def test_matlab_v73_files_are_read(tmp_path):
 def test_broken_annotation_files_name_the_file(tmp_path, name, content, message):
     path = tmp_path / name
     path.write_bytes(content)
-    with pytest.raises(datasets.DatasetError) as error:
-        datasets.read_points(str(path))
+    with pytest.raises(DatasetError) as error:
+        readers.read_points(str(path))
     assert message in str(error.value) and name in str(error.value)
 
 
@@ -114,7 +116,7 @@ def test_palette_gray_alpha_and_non_ascii_images_decode(tmp_path):
     decoded = image_io.as_float_image(str(tmp_path / "gray_alpha.png"))
     np.testing.assert_allclose(decoded, np.stack([gray] * 3, -1), atol=1e-6)
     assert image_io.as_float_image(str(tmp_path / "straße_人群.jpg")).shape == (16, 24, 3)
-    assert datasets.image_size(str(tmp_path / "straße_人群.jpg")) == (16, 24)
+    assert readers.image_size(str(tmp_path / "straße_人群.jpg")) == (16, 24)
 
 
 def test_zero_byte_and_truncated_images_name_the_file(tmp_path):
@@ -123,8 +125,8 @@ def test_zero_byte_and_truncated_images_name_the_file(tmp_path):
     with open(whole, "rb") as f:
         (tmp_path / "cut.jpg").write_bytes(f.read()[:300])
     for name in ("zero.jpg", "cut.jpg"):
-        with pytest.raises(datasets.DatasetError, match=f"cannot read image .*{name}"):
-            datasets.image_size(str(tmp_path / name))
+        with pytest.raises(DatasetError, match=f"cannot read image .*{name}"):
+            readers.image_size(str(tmp_path / name))
         with pytest.raises(ValueError, match=f"cannot read image .*{name}"):
             image_io.as_float_image(str(tmp_path / name))
 
@@ -135,18 +137,18 @@ def test_folder_without_splits_holds_out_a_disjoint_test_set(tmp_path):
     for i in range(10):
         fixtures.write_image(str(tmp_path / f"img{i}.png"), 20, 20, seed=i)
         np.savetxt(tmp_path / f"img{i}.txt", [[1, 2]] * (i + 1))
-    train, test = datasets.load("folder", str(tmp_path))
+    train, test = splits.load("folder", str(tmp_path))
     assert len(train) == 8 and len(test) == 2
     assert not {r.path for r in train} & {r.path for r in test}
-    same = datasets.load("folder", str(tmp_path), seed=5)[1]  # the same for every run seed
+    same = splits.load("folder", str(tmp_path), seed=5)[1]  # the same for every run seed
     assert [r.path for r in same] == [r.path for r in test]
 
 
 def test_folder_with_only_a_train_split_is_refused(tmp_path):
     fixtures.write_image(str(tmp_path / "train" / "a.png"), 20, 20)
     np.savetxt(tmp_path / "train" / "a.txt", [[1, 2]])
-    with pytest.raises(datasets.DatasetError, match="has a train/ folder but no test/"):
-        datasets.load("folder", str(tmp_path))
+    with pytest.raises(DatasetError, match="has a train/ folder but no test/"):
+        splits.load("folder", str(tmp_path))
 
 
 # ----------------------------------------------------------------- command line
@@ -195,8 +197,8 @@ def test_duplicate_image_names_in_a_folder_dataset_are_refused(tmp_path):
         fixtures.write_image(str(tmp_path / "train" / sub / "x.png"), 20, 20)
         np.savetxt(tmp_path / "train" / sub / "x.txt", [[1, 2]])
     (tmp_path / "test").mkdir()
-    with pytest.raises(datasets.DatasetError, match="two images named 'x.png'"):
-        datasets.read("folder", str(tmp_path), "train")
+    with pytest.raises(DatasetError, match="two images named 'x.png'"):
+        splits.read("folder", str(tmp_path), "train")
 
 
 def test_correlations_of_one_image_are_undefined_not_zero():

@@ -249,10 +249,11 @@ def test_distortion_pair_accuracy_by_type(photo, tmp_path):
         score.distortion_pair_accuracy(spread, None, [], 64, kinds)
     # A quality run's check: the run's types and the paper's four, at the run's levels
     # (a 3-image set: levels 3, 4, 5), on its first `images` records.
-    from rankjax import datasets, presets, tasks
+    from rankjax import presets, tasks
+    from rankjax.data.records import QualityRecord
     cfg = presets.get_preset("iqa_cpu_small").replace(
         image_size=64, ranked_per_group=3, distortions=("gaussian_blur", "contrast_change"))
-    records = [datasets.QualityRecord(p, 1.0, p) for p in paths]
+    records = [QualityRecord(p, 1.0, p) for p in paths]
     check = tasks.get("iqa").ranking_check(cfg, spread, None, records, images=2, seed=3)
     assert (check["images"], check["levels"]) == (2, [3, 4, 5])
     assert check["trained_on"] == ["gaussian_blur", "contrast_change"]

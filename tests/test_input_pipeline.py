@@ -3,7 +3,9 @@ import pytest
 import tensorflow as tf
 
 import fixtures
-from rankjax import datasets, distortions, input_pipeline, presets, tasks
+from rankjax import distortions, input_pipeline, presets, tasks
+from rankjax.data import splits
+from rankjax.data.records import DatasetError
 from rankjax.tasks import crowd
 
 
@@ -21,7 +23,7 @@ def shb(tmp_path):
 
 
 def sources_for(cfg):
-    return input_pipeline.build_sources(cfg)
+    return splits.build_sources(cfg)
 
 
 def take(iterator, n):
@@ -79,7 +81,7 @@ def test_grayscale_images_become_three_channel(tmp_path):
 
 def test_eval_yields_every_image_once_padded_with_mask(shb):
     cfg = crowd_cfg(dataset="shanghaitech_b", data_dir=shb)
-    test = datasets.read("shanghaitech_b", shb, "test")
+    test = splits.read("shanghaitech_b", shb, "test")
     images = list(crowd.eval_images(test, cfg))
     assert len(images) == 2 and [r.count for r in test] == [2, 4]
     for image in images:
@@ -108,7 +110,7 @@ def test_unlabeled_pool_from_folder_and_tfds(tmp_path, shb):
     both = sources_for(cfg.replace(labeled_fraction=0.5, unlabeled=f"rest,{pool},{pool}"))
     rest = sources_for(cfg.replace(labeled_fraction=0.5, unlabeled="rest")).unlabeled
     assert both.unlabeled == rest + sources.unlabeled and len(rest) > 0
-    with pytest.raises(datasets.DatasetError, match="cannot be combined"):
+    with pytest.raises(DatasetError, match="cannot be combined"):
         sources_for(cfg.replace(unlabeled="rest,tfds:cifar10"))
 
     import tensorflow_datasets as tfds
@@ -143,7 +145,7 @@ def test_iqa_ranked_set_orders_by_distortion(tmp_path):
 
 def test_iqa_eval_crops_and_too_small_images(tmp_path):
     cfg = iqa_cfg(tmp_path)
-    test = input_pipeline.build_sources(cfg).test
+    test = splits.build_sources(cfg).test
     stacks = []
 
     def predict(params, stack):  # records what the task feeds the network
@@ -171,7 +173,7 @@ def test_score_offset_and_scale_map_targets_and_predictions(tmp_path):
     np.testing.assert_array_equal(scaled["labeled"]["image"], raw["labeled"]["image"])
     task = tasks.get("iqa")
     assert task.rank_margin(plain) == 2.0 and task.rank_margin(mapped) == 4.0
-    test = input_pipeline.build_sources(mapped).test
+    test = splits.build_sources(mapped).test
     result = task.evaluate(mapped, lambda params, stack: np.full(len(stack), 3.0), None, test)
     assert {p.predicted for p in result.predictions} == {4.0 + 0.5 * 3.0}
     assert task.predict_image(mapped, lambda params, stack: np.full(len(stack), -1.0), None,
@@ -180,8 +182,8 @@ def test_score_offset_and_scale_map_targets_and_predictions(tmp_path):
 
 def test_empty_pool_is_a_clear_error(shb):
     cfg = crowd_cfg(dataset="shanghaitech_b", data_dir=shb)
-    sources = input_pipeline.Sources(sources_for(cfg).labeled, [], [], [])
-    with pytest.raises(datasets.DatasetError, match="unlabeled pool .* is empty"):
+    sources = splits.Sources(sources_for(cfg).labeled, [], [], [])
+    with pytest.raises(DatasetError, match="unlabeled pool .* is empty"):
         input_pipeline.train_batches(sources, cfg, 0, 2, 2)
 
 

@@ -16,8 +16,8 @@ import pytest
 
 import fixtures
 import train as train_cli
-from rankjax import cli, config as config_lib, experiment, input_pipeline, presets, restore
-from rankjax import sharding, training
+from rankjax import cli, config as config_lib, experiment, presets, restore, sharding, training
+from rankjax.data import splits
 from rankjax.tasks import crowd
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -83,7 +83,7 @@ def test_the_readmes_command_trains_and_compares_with_the_training_mean(
 def labeled_counts(workdir):
     """The counts of the images the run trained on: the folder's train/ minus validation."""
     cfg = config_lib.from_json(open(os.path.join(workdir, "config.json")).read())
-    return [r.count for r in input_pipeline.build_sources(cfg).labeled]
+    return [r.count for r in splits.build_sources(cfg).labeled]
 
 
 def test_early_stopping_ends_the_run_and_a_rerun_stays_stopped(my_cells, tmp_path,
@@ -144,7 +144,7 @@ def test_count_protocols_on_a_trained_network(tmp_path, one_device):
         log_every=100, validation_fraction=0.0)
     experiment.train_and_evaluate(cfg, str(tmp_path / "trained"), progress=False)
     params, _ = restore.restore_params(cfg, str(tmp_path / "trained"), "latest")
-    records = input_pipeline.build_sources(cfg).test[:12]
+    records = splits.build_sources(cfg).test[:12]
     model = training.build_model(cfg)
     ratio = {protocol: experiment.evaluate_split(cfg.replace(count_protocol=protocol), model,
                                                  params, records, None)["count_ratio"]
@@ -166,7 +166,7 @@ def test_count_protocols_on_a_network_trained_on_real_photographs(shared_data, t
     cfg = presets.get_preset("crowd_shb_cpu_small").replace(
         data_dir=os.path.join(shared_data, "ShanghaiTech"), width=0.125, steps=300,
         eval_every=0, checkpoint_every=300, log_every=100, validation_fraction=0.0)
-    sources = input_pipeline.build_sources(cfg)
+    sources = splits.build_sources(cfg)
     records = sources.test[:16]
     experiment.train_and_evaluate(cfg, str(tmp_path / "trained"), progress=False,
                                   sources=dataclasses.replace(sources, test=records))

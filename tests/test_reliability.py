@@ -212,7 +212,8 @@ def negative_run(trained_run, tmp_path):
 
 
 def test_no_reported_count_is_negative(negative_run, tmp_path):
-    from rankjax import experiment, input_pipeline, training
+    from rankjax import experiment, training
+    from rankjax.data import splits
 
     cfg, params = negative_run
     predictor = api.Predictor(cfg, params)
@@ -220,7 +221,7 @@ def test_no_reported_count_is_negative(negative_run, tmp_path):
     (result,) = predictor.predict(image)
     assert result["raw_count"] < 0 and result["count"] == 0.0
     assert (result["density"] < 0).all()  # the map as predicted; only the count is bounded
-    records = input_pipeline.build_sources(cfg).test
+    records = splits.build_sources(cfg).test
     out = str(tmp_path / "eval")
     metrics = experiment.evaluate_split(cfg, training.build_model(cfg), params, records, out)
     with open(os.path.join(out, "predictions.csv")) as f:

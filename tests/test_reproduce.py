@@ -207,7 +207,7 @@ sys.modules["tensorflow"] = None  # as if it were not installed
 sys.path.insert(0, "benchmarks")
 import no_tensorflow
 no_tensorflow.stub_if_missing()
-from rankjax import config, input_pipeline, losses, training
+from rankjax import config, input_pipeline, losses, presets, training
 import jax.numpy as jnp
 import tensorflow as tf
 # The stand-in leaves JAX's side working: the rank loss of the docstring's example.

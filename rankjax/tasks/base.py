@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING, Any, Callable
 
 import numpy as np
 
-from rankjax import datasets, image_io, losses
+from rankjax import image_io, losses
 from rankjax.config import Config
 from rankjax.evaluation import Prediction
 
@@ -51,10 +51,6 @@ class Task:
     # The Config section this task reads besides the common fields (rankjax.config._f):
     # --help shows it and hides the other tasks' sections.
     config_section: str = ""
-    # What one record holds beyond its image file, name, height and width: the schema of a
-    # prepared TFDS dataset (rankjax.tfds_datasets). field -> (shape, dtype), dtype a NumPy
-    # dtype name or "text"; see `record_values` and `make_record`.
-    record_fields: dict[str, tuple[tuple, str]] = {}
 
     # ---------------------------------------------------------------- config
     def cpu_small_changes(self, cfg: "Config") -> dict:
@@ -85,22 +81,6 @@ class Task:
         return cfg.margin
 
     # ---------------------------------------------------------------- data
-    def record_values(self, record) -> dict:
-        """`record`'s record_fields: NumPy arrays of the declared shape and dtype, or str."""
-        return {name: (str(getattr(record, name)) if dtype == "text" else
-                       np.asarray(getattr(record, name), dtype).reshape(
-                           [-1 if n is None else n for n in shape]))
-                for name, (shape, dtype) in self.record_fields.items()}
-
-    def make_record(self, path: str, height: int, width: int, values: dict):
-        """The record of an image file from its record_fields' values (inverse of
-        `record_values`; lists, NumPy values and bytes are accepted)."""
-        raise NotImplementedError(f"task {self.name!r} declares no record schema")
-
-    def read_data(self, cfg: "Config") -> tuple[list, list]:
-        """(train, test) records of the configured dataset."""
-        return datasets.load(cfg.dataset, cfg.data_dir, cfg.fold, cfg.seed)
-
     def labeled_dataset(self, records: list, cfg: "Config") -> "tf.data.Dataset":
         """One element per record (static fields only; a "path" to its image)."""
         raise NotImplementedError

@@ -21,7 +21,9 @@ import jax.numpy as jnp
 import numpy as np
 import tensorflow as tf
 
-from rankjax import crops, datasets, density, evaluation, image_io, models, pictures, storage
+from rankjax import crops, density, evaluation, image_io, models, pictures, storage
+from rankjax.data import readers
+from rankjax.data.records import CrowdRecord
 from rankjax.tasks.base import Evaluation, Task, predictions_by_error
 
 AUTOTUNE = tf.data.AUTOTUNE
@@ -73,8 +75,6 @@ class CrowdTask(Task):
     value_name = "count"
     evaluation_fields = ("count_protocol", "certainty_pairs")
     higher_is_better_metrics = ("count_correlation",)
-    record_fields = {"points": ((None, 2), "float32")}  # x, y in pixels of the image as read
-
     def cpu_small_changes(self, cfg):
         if cfg.dataset.startswith("synthetic"):  # the embedded cartoons: 64 px suffices
             # 800 steps at a constant learning rate (docs/running.md, the default run: 600
@@ -82,13 +82,9 @@ class CrowdTask(Task):
             # made the last checkpoints overcount by 1.17-1.43).
             return dict(count_protocol="tiles", ema_decay=0.99, steps=800,
                         lr_decay_every=800, eval_every=400, checkpoint_every=400)
-        own = datasets.DATASETS.get(cfg.dataset).cpu_settings if cfg.dataset in \
-            datasets.DATASETS else {}
+        own = readers.DATASETS.get(cfg.dataset).cpu_settings if cfg.dataset in \
+            readers.DATASETS else {}
         return {**REAL_DATA_CPU, **own}
-
-    def make_record(self, path, height, width, values):
-        points = np.asarray(values["points"], np.float32).reshape(-1, 2)
-        return datasets.CrowdRecord(path, points, height=int(height), width=int(width))
 
     def validate(self, cfg):
         problems = []
@@ -290,13 +286,13 @@ class CrowdTask(Task):
 
 # -------------------------------------------------------------------- helpers
 
-def _head_sigmas(records: list[datasets.CrowdRecord], cfg) -> list[np.ndarray]:
+def _head_sigmas(records: list[CrowdRecord], cfg) -> list[np.ndarray]:
     if cfg.adaptive_sigma:
         return [density.adaptive_sigma(r.points, fallback=cfg.density_sigma) for r in records]
     return [np.full(r.count, cfg.density_sigma, np.float32) for r in records]
 
 
-def records_dataset(records: list[datasets.CrowdRecord], cfg) -> tf.data.Dataset:
+def records_dataset(records: list[CrowdRecord], cfg) -> tf.data.Dataset:
     rescale = cfg.rescale_images
     points = [r.points * rescale for r in records]
     return tf.data.Dataset.from_tensor_slices({
@@ -310,7 +306,7 @@ def records_dataset(records: list[datasets.CrowdRecord], cfg) -> tf.data.Dataset
     })
 
 
-def eval_images(records: list[datasets.CrowdRecord], cfg):
+def eval_images(records: list[CrowdRecord], cfg):
     """Whole images in [0, 1] at their annotated size, one at a time, in order."""
     options = tf.data.Options()
     options.deterministic = True

@@ -19,7 +19,7 @@ import jax.numpy as jnp
 import numpy as np
 import tensorflow as tf
 
-from rankjax import datasets, distortions, evaluation, image_io, models
+from rankjax import distortions, evaluation, image_io, models
 from rankjax.tasks.base import Evaluation, Task
 
 AUTOTUNE = tf.data.AUTOTUNE
@@ -44,8 +44,6 @@ class ScoreTask(Task):
     config_section = "score"
     evaluation_fields = ("test_crops", "certainty_pairs")
     higher_is_better_metrics = ("lcc", "srocc")
-    # score: higher is better; reference: the pristine source image (splits by reference)
-    record_fields = {"score": ((), "float32"), "reference": ((), "text")}
 
     def __init__(self, name: str, ranked_set: Callable | None = None, *,
                  model: Callable | None = None, metrics: Callable | None = None,
@@ -59,12 +57,6 @@ class ScoreTask(Task):
         self.higher_is_better = higher_is_better
         self.crop_before_ranking = crop_before_ranking
         self.default_preset = default_preset
-
-    def make_record(self, path, height, width, values):
-        reference = values["reference"]
-        reference = reference.decode() if isinstance(reference, bytes) else str(reference)
-        return datasets.QualityRecord(path, float(values["score"]), reference,
-                                      height=int(height), width=int(width))
 
     def validate(self, cfg):
         if self._model is None and cfg.image_size < 32:

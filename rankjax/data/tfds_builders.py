@@ -10,7 +10,7 @@ dataset holds exactly the records, splits and counts that the folder reader give
     python train.py --preset crowd_shb --dataset tfds:shanghaitech/part_b --data_dir gs://BUCKET/tfds
 
 (The script calls the builder's download_and_prepare. TFDS's own command works too,
-`tfds build shanghaitech --imports rankjax.tfds_datasets --config part_b --manual_dir ...
+`tfds build shanghaitech --imports rankjax.data.tfds_builders --config part_b --manual_dir ...
 --data_dir ...`, once the packages that the `tfds` command of tensorflow-datasets 4.9.10
 imports on start are installed: `pip install apache-beam mlcroissant` (checked in a
 separate virtual environment: the prepared directory reads back with the same records).)
@@ -35,10 +35,25 @@ import os
 import numpy as np
 import tensorflow_datasets as tfds
 
-from rankjax import datasets, synthetic, tasks
+from rankjax import synthetic
+from rankjax.data import readers  # noqa: F401  (registers the readers the builders use)
+from rankjax.data.records import DATASETS, Dataset, DatasetError, field_values
 
 VERSION = tfds.core.Version("1.0.0")
-SOURCES = datasets.TFDS_SOURCES  # (builder, config or None) -> (reader, fold)
+# Datasets prepared with TFDS: `tfds:BUILDER[/CONFIG]`, with --data_dir the TFDS data
+# directory (default ~/tensorflow_datasets, or gs://...). (builder, config or None) -> (the
+# reader its builder uses, fold); the reader's Dataset says the task, the record type and
+# whether the set is split by reference image.
+SOURCES = {
+    ("shanghaitech", "part_a"): ("shanghaitech_a", 0),
+    ("shanghaitech", "part_b"): ("shanghaitech_b", 0),
+    **{("ucf_cc50", f"fold{k}"): ("ucf_cc_50", k) for k in range(5)},
+    ("ucf_qnrf", None): ("ucf_qnrf", 0),
+    ("mall", None): ("mall", 0),
+    ("live", None): ("live", 0),
+    ("tid2013", None): ("tid2013", 0),
+    ("clive", None): ("clive", 0),
+}
 WHERE = {
     "shanghaitech": "ShanghaiTech (Zhang et al., CVPR 2016), e.g. from the authors' page or "
                     "Kaggle; --manual_dir is the folder holding part_A/ and part_B/",
@@ -57,9 +72,9 @@ WHERE = {
 }
 
 
-def _features(task: str) -> tfds.features.FeaturesDict:
-    """The example schema: the image file and its size, then what the task's records hold
-    (Task.record_fields)."""
+def _features(record: type) -> tfds.features.FeaturesDict:
+    """The example schema: the image file and its size, then what the records hold (the
+    record type's FIELDS)."""
     def feature(shape, dtype):
         if dtype == "text":
             return tfds.features.Text()
@@ -68,13 +83,12 @@ def _features(task: str) -> tfds.features.FeaturesDict:
 
     return tfds.features.FeaturesDict({
         "image": tfds.features.Image(), "name": tfds.features.Text(), "height": np.int32,
-        "width": np.int32, **{name: feature(*spec)
-                              for name, spec in tasks.get(task).record_fields.items()}})
+        "width": np.int32, **{name: feature(*spec) for name, spec in record.FIELDS.items()}})
 
 
-def _example(task: str, record) -> dict:
+def _example(record) -> dict:
     return {"image": record.path, "name": record.name, "height": record.height,
-            "width": record.width, **tasks.get(task).record_values(record)}
+            "width": record.width, **field_values(record)}
 
 
 def _json_value(value):
@@ -89,14 +103,14 @@ with tfds.core.registered.skip_registration():  # the base itself is no dataset
         """Reads the unpacked files of `manual_dir` with the rankjax reader of SOURCES."""
         VERSION = VERSION
 
-        def _source(self) -> tuple[datasets.Dataset, int]:
+        def _source(self) -> tuple[Dataset, int]:
             """The rankjax reader of this builder (config) and its fold."""
             reader, fold = SOURCES[(self.name, self.builder_config.name if self.builder_config
                                     else None)]
-            return datasets.DATASETS.get(reader), fold
+            return DATASETS.get(reader), fold
 
         def _info(self) -> tfds.core.DatasetInfo:
-            return self.dataset_info_from_configs(features=_features(self._source()[0].task),
+            return self.dataset_info_from_configs(features=_features(self._source()[0].record),
                                                   disable_shuffling=True)  # reader's order
 
         def _split_generators(self, dl_manager):
@@ -108,9 +122,8 @@ with tfds.core.registered.skip_registration():  # the base itself is no dataset
                     for split in ("train", "test")}
 
         def _generate_examples(self, records):
-            task = self._source()[0].task
             for index, record in enumerate(records):
-                yield f"{index:06d}", _example(task, record)
+                yield f"{index:06d}", _example(record)
 
 
 def _builder(name: str, configs: tuple[str, ...] = ()) -> type:
@@ -137,7 +150,7 @@ RECORDS_FILE = "records.json"
 
 def _check_name(name: str) -> None:
     if name not in NAMES:
-        raise datasets.DatasetError(f"unknown TFDS dataset {name!r}; prepared by rankjax: "
+        raise DatasetError(f"unknown TFDS dataset {name!r}; prepared by rankjax: "
                                     + ", ".join(NAMES))
 
 
@@ -147,11 +160,11 @@ def read(name: str, tfds_data_dir: str, split: str | None) -> list:
     its records beside them (records.json); later uses read only that file."""
     _check_name(name)
     builder_name, _, config = name.partition("/")
-    task = tasks.get(datasets.DATASETS.get(SOURCES[(builder_name, config or None)][0]).task)
+    record = DATASETS.get(SOURCES[(builder_name, config or None)][0]).record
     builder = tfds.builder(name, data_dir=tfds_data_dir or None)
     split = split or "full"
     if not builder.is_prepared():
-        raise datasets.DatasetError(
+        raise DatasetError(
             f"TFDS dataset {name!r} is not prepared in {builder.data_dir!r}; prepare it with "
             f"`python scripts/prepare_tfds.py {name} --manual_dir FOLDER_YOU_UNPACKED"
             + (f" --data_dir {tfds_data_dir}" if tfds_data_dir else "") + "`")
@@ -173,23 +186,42 @@ def read(name: str, tfds_data_dir: str, split: str | None) -> list:
                 f.write(example["image"])
             rows.append({"file": file_name, "height": int(example["height"]),
                          "width": int(example["width"]),
-                         **{field: _json_value(example[field]) for field in task.record_fields}})
+                         **{field: _json_value(example[field]) for field in record.FIELDS}})
         with open(os.path.join(folder, RECORDS_FILE), "w") as f:
             json.dump(rows, f)
 
     folder = synthetic.materialise(target, write)
     with open(os.path.join(folder, RECORDS_FILE)) as f:
         rows = json.load(f)
-    return [task.make_record(os.path.join(folder, row["file"]), row["height"], row["width"], row)
-            for row in rows]
+    return [record.from_values(os.path.join(folder, row["file"]), row["height"], row["width"],
+                               row) for row in rows]
 
 
 def prepare(name: str, manual_dir: str, data_dir: str = "") -> str:
     """Builds `name` from the files unpacked in `manual_dir`; returns where it was written."""
     _check_name(name)
     if not os.path.isdir(os.path.expanduser(manual_dir)):
-        raise datasets.DatasetError(f"--manual_dir {manual_dir!r} is not a folder")
+        raise DatasetError(f"--manual_dir {manual_dir!r} is not a folder")
     builder = tfds.builder(name, data_dir=data_dir or None)
     builder.download_and_prepare(download_config=tfds.download.DownloadConfig(
         manual_dir=os.path.expanduser(manual_dir)))
     return os.fspath(builder.data_dir)
+
+
+def _reader(name: str, by_reference: bool):
+    def read_prepared(data_dir: str, split: str | None = None, fold: int = 0) -> list:
+        return read(name, data_dir, None if by_reference else split)
+    return read_prepared
+
+
+def _register() -> None:
+    """`tfds:NAME` in DATASETS for every prepared set, with its reader's task."""
+    for (builder, config), (reader, _) in SOURCES.items():
+        name = f"{builder}/{config}" if config else builder
+        source = DATASETS.get(reader)
+        DATASETS.register(f"tfds:{name}", Dataset(source.task,
+                                                  _reader(name, source.by_reference),
+                                                  by_reference=source.by_reference))
+
+
+_register()
