@@ -22,7 +22,7 @@ import logging
 
 import numpy as np
 
-from rankjax import (experiment, pictures, presets, restore, rundir, storage, tasks)
+from rankjax import (checks, experiment, pictures, restore, rundir, storage, tasks)
 from rankjax.data import splits
 from rankjax.certainty import SELECTION_STRATEGIES, select
 from rankjax.config import Config
@@ -36,7 +36,7 @@ def run(cfg: Config, workdir: str, overwrite: bool = False, progress: bool = Tru
     labeled fraction and the cycle's test metrics (best checkpoint on validation)."""
     if not cfg.active_learning:
         raise ValueError("active_learning is off in this config (set it to ranking or random)")
-    presets.check(cfg)
+    checks.check(cfg)
     task = tasks.get(cfg.task)
     train, test = splits.load(cfg.dataset, cfg.data_dir, cfg.fold, cfg.seed)
     rundir.check_writable(workdir)

@@ -21,7 +21,7 @@ from typing import Any, Iterable
 
 import numpy as np
 
-from rankjax import (certainty, config as config_lib, evaluation, image_io, presets,
+from rankjax import (certainty, checks, config as config_lib, evaluation, image_io,
                      restore, rundir, tasks, training, video)
 from rankjax.data import readers
 from rankjax.data.records import DatasetError
@@ -97,7 +97,7 @@ def load(path: str, which: str = "best", **evaluation) -> Predictor:
     workdir = run or path
     cfg = rundir.read_config(workdir)
     check_evaluation_fields(cfg, evaluation)
-    cfg = presets.check(config_lib.apply_overrides(cfg, evaluation))
+    cfg = checks.check(config_lib.apply_overrides(cfg, evaluation))
     params, label = restore.restore_params(cfg, workdir, which, checkpoint=path if run else None)
     return Predictor(cfg, params, label)
 

@@ -21,13 +21,10 @@ import jax
 import orbax.checkpoint as ocp
 
 from rankjax import storage
+from rankjax.errors import CheckpointError
 
 
 log = logging.getLogger(__name__)
-
-
-class CheckpointError(ValueError):
-    pass
 
 
 def _manager(directory: str, max_to_keep: int, writer: bool = False) -> ocp.CheckpointManager:

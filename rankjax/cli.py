@@ -1,4 +1,8 @@
-"""Command-line plumbing shared by train.py and eval.py: one option per config field."""
+"""What train.py and eval.py parse, and how they end a user's error: one option per config
+field, the presets' values in --help, one line per bad input. Imports no JAX or
+TensorFlow (rankjax.config, rankjax.presets and rankjax.errors only), so `--help` answers at
+once; what the commands then do is rankjax.commands.
+"""
 
 from __future__ import annotations
 
@@ -9,10 +13,68 @@ import logging
 import os
 import sys
 
-from rankjax import (checkpoints, config as config_lib, experiment, presets, stopping,
-                     storage, tasks, weight_files)
-from rankjax.data import splits
-from rankjax.data.records import DatasetError
+from rankjax import config as config_lib, presets, stopping
+from rankjax.errors import USER_ERRORS
+
+
+def parser(doc: str) -> argparse.ArgumentParser:
+    """A parser whose description is the first paragraph of a script's docstring `doc` and
+    whose epilog is the rest."""
+    return argparse.ArgumentParser(description=doc.split("\n\n")[0],
+                                   epilog=doc.split("\n\n", 1)[1],
+                                   formatter_class=argparse.RawDescriptionHelpFormatter)
+
+
+def train_parser(doc: str, argv: list[str] | None = None) -> argparse.ArgumentParser:
+    """train.py's options; --help shows the values of the preset `argv` chooses."""
+    out = parser(doc)
+    out.add_argument("--task", choices=tuple(presets.DEFAULT_PRESETS), default="crowd",
+                     help="crowd counting or image quality (picks the default preset)")
+    out.add_argument("--preset", help="a preset name (default: crowd_cpu_small or "
+                     "iqa_cpu_small, the embedded synthetic data at CPU scale)")
+    out.add_argument("--workdir", help="run directory (default: runs/<preset name>)")
+    out.add_argument("--overwrite", action="store_true",
+                     help="delete a run in --workdir whose config differs in anything (else "
+                     "a different one is refused, and one that differs only in --steps "
+                     "or another resumable setting is resumed)")
+    out.add_argument("--list_presets", action="store_true", help="print the presets and exit")
+    out.add_argument("--quiet", action="store_true", help="no progress bar")
+    add_debug_option(out)
+    add_config_options(out, chosen_preset(argv))
+    return out
+
+
+def print_presets() -> None:
+    for name, preset in sorted(presets.PRESETS.items()):
+        print(f"{name:28s} task={preset.task} dataset={preset.dataset} "
+              f"paradigm={preset.paradigm} steps={preset.steps}")
+
+
+def eval_parser(doc: str) -> argparse.ArgumentParser:
+    """eval.py's options."""
+    out = parser(doc)
+    out.add_argument("--workdir", required=True, help="a run directory made by train.py")
+    out.add_argument("--checkpoint", help="a checkpoint folder (.../checkpoints/<step> or "
+                     ".../best/<step>) instead of the run's own")
+    out.add_argument("--which", choices=("best", "latest"), default="best",
+                     help="the run's best checkpoint on validation (as train.py reports; "
+                          "the latest when the run has none) or its last one")
+    out.add_argument("--split", choices=("test", "validation"), default="test")
+    out.add_argument("--images", nargs="+", metavar="PATH",
+                     help="your own images, videos or folders (no labels): counts or quality "
+                          "scores; a video gets a per-frame CSV, a plot and an overlay video")
+    out.add_argument("--to_label", nargs="+", metavar="PATH",
+                     help="unlabeled images or folders: rank them for annotation, least "
+                          "certain first (the paper's active-learning criterion): "
+                          "to_label.csv")
+    out.add_argument("--every_nth_frame", type=int, default=1, metavar="N",
+                     help="videos: predict every N-th frame")
+    out.add_argument("--output", help="output folder (default: inside the run directory)")
+    out.add_argument("--set", nargs="+", default=[], metavar="FIELD=VALUE",
+                     help="change how the run is evaluated: count_protocol=whole|tiles, "
+                          "test_crops=N, certainty_pairs=K (--to_label)")
+    add_debug_option(out)
+    return out
 
 
 def chosen_preset(argv: list[str] | None = None) -> str:
@@ -24,7 +86,7 @@ def chosen_preset(argv: list[str] | None = None) -> str:
     known, _ = early.parse_known_args(argv)
     if known.preset in presets.PRESETS:
         return known.preset
-    return tasks.get(known.task).default_preset if known.task in tasks.TASKS.names() else ""
+    return presets.DEFAULT_PRESETS.get(known.task, "")
 
 
 def add_config_options(parser: argparse.ArgumentParser, preset: str = "") -> None:
@@ -33,7 +95,7 @@ def add_config_options(parser: argparse.ArgumentParser, preset: str = "") -> Non
     nested crops for crowd counting); other tasks' sections are accepted but not shown."""
     shown_cfg = presets.PRESETS.get(preset)
     values = f"{'preset ' + preset + chr(39) + 's' if shown_cfg else 'the class defaults'}"
-    own = tasks.get(shown_cfg.task).config_section if shown_cfg else None
+    own = config_lib.TASK_SECTIONS.get(shown_cfg.task) if shown_cfg else None
     groups = {"": parser.add_argument_group(
         f"config fields (override the preset; the values shown are {values})")}
     for field in dataclasses.fields(config_lib.Config):
@@ -44,16 +106,13 @@ def add_config_options(parser: argparse.ArgumentParser, preset: str = "") -> Non
             groups[section] = parser.add_argument_group(f"{section} task fields")
         value = getattr(shown_cfg, field.name) if shown_cfg else field.default
         shown = ",".join(value) if isinstance(value, tuple) else value
-        text = field.metadata.get('help', '')
-        if field.name == "dataset":
-            text = "a reader of rankjax.data.splits.DATASETS: " + "; ".join(
-                f"{' | '.join(splits.for_task(task))} ({task})" for task in tasks.TASKS.names())
         hidden = own is not None and section not in ("", own)
         groups[section].add_argument(
             f"--{field.name}", default=None,
             metavar=type(field.default).__name__.upper()
             if not isinstance(field.default, tuple) else "A,B",
-            help=argparse.SUPPRESS if hidden else f"{text} ({shown!r})")
+            help=argparse.SUPPRESS if hidden else f"{field.metadata.get('help', '')} "
+            f"({shown!r})")
 
 
 def add_debug_option(parser: argparse.ArgumentParser) -> None:
@@ -62,7 +121,9 @@ def add_debug_option(parser: argparse.ArgumentParser) -> None:
 
 
 def config_from_args(args: argparse.Namespace) -> config_lib.Config:
-    preset = args.preset or tasks.get(args.task).default_preset
+    """The config a parsed command line asks for: its preset (--preset, else --task's
+    default) with every --FIELD given. Its names are checked by rankjax.checks.check."""
+    preset = args.preset or presets.DEFAULT_PRESETS[args.task]
     cfg = presets.get_preset(preset)
     if args.task not in (None, cfg.task):
         raise ValueError(f"preset {preset!r} is a {cfg.task!r} preset, not {args.task!r}")
@@ -70,19 +131,18 @@ def config_from_args(args: argparse.Namespace) -> config_lib.Config:
                  if f.name != "task" and getattr(args, f.name, None) is not None}
     overrides = {**dataset_settings_left_behind(preset, cfg, overrides.get("dataset")),
                  **overrides}
-    return presets.check(config_lib.apply_overrides(cfg, overrides))
+    return config_lib.apply_overrides(cfg, overrides)
 
 
 def dataset_settings_left_behind(preset: str, cfg: config_lib.Config, dataset: str | None
                                  ) -> dict:
     """The changes a `*_cpu_small` preset needs on another --dataset than its own: its own
-    dataset's settings (Dataset.cpu_settings in rankjax.data.records, e.g. ShanghaiTech B's
+    dataset's settings (rankjax.presets.DATASET_CPU_SETTINGS, e.g. ShanghaiTech B's
     half-size images) undone, the new dataset's applied; each change is logged."""
-    if (not dataset or dataset == cfg.dataset or not preset.endswith("_cpu_small")
-            or dataset not in splits.DATASETS or cfg.dataset not in splits.DATASETS):
+    if not dataset or dataset == cfg.dataset or not preset.endswith("_cpu_small"):
         return {}
-    old = splits.DATASETS.get(cfg.dataset).cpu_settings
-    new = splits.DATASETS.get(dataset).cpu_settings
+    old = presets.DATASET_CPU_SETTINGS.get(cfg.dataset, {})
+    new = presets.DATASET_CPU_SETTINGS.get(dataset, {})
     defaults = {f.name: f.default for f in dataclasses.fields(config_lib.Config)}
     target = {**defaults, **presets.cpu_small_values(cfg.task, dataset)}
     changes = {}
@@ -143,21 +203,19 @@ def fail(message: str) -> None:
 def user_errors(debug: bool = False, also: tuple = ()):
     """Ends the errors a user can cause (bad data, run directories, a full disk, weights
     files, checkpoints, a diverged run, and the exception types in `also`, e.g. a config's
-    ValueError) with one line
-    naming the problem and exit code 2; anything else is a bug and keeps its traceback.
+    ValueError) with one line naming the problem and exit code 2; anything else is a bug
+    and keeps its traceback.
     `debug` shows the traceback of every error."""
-    expected = (FileNotFoundError, DatasetError, experiment.RunDirError,
-                checkpoints.CheckpointError, experiment.TrainingDiverged,
-                storage.StorageError, weight_files.WeightsFileError) + also
     try:
         yield
-    except expected as error:
+    except USER_ERRORS + also as error:
         if debug:
             raise
         fail(str(error).strip('"') if isinstance(error, KeyError) else str(error))
     except Exception as error:
-        import jax
-        if debug or jax.process_count() == 1 or not isinstance(error, jax.errors.JaxRuntimeError):
+        jax = sys.modules.get("jax")  # a JAX error is only possible where JAX was imported
+        if (debug or jax is None or jax.process_count() == 1
+                or not isinstance(error, jax.errors.JaxRuntimeError)):
             raise
         first = str(error).strip().splitlines()[0][:300] if str(error).strip() else ""
         fail(f"process {jax.process_index()} of {jax.process_count()}: a collective failed "

@@ -30,6 +30,11 @@ def section(field_name: str) -> str:
     return CONFIG_FIELDS[field_name].metadata.get("section", "")
 
 
+# The section each built-in task reads besides the common fields (rankjax.tasks): --help
+# shows a preset's task's own and hides the others'.
+TASK_SECTIONS = {"crowd": "crowd", "iqa": "score"}
+
+
 @dataclasses.dataclass(frozen=True)
 class Config:
     # What to learn.
@@ -42,8 +47,10 @@ class Config:
     # Data.
     dataset: str = _f("synthetic_crowd", "a reader of rankjax.data.splits.DATASETS: "
                       "synthetic_crowd | shanghaitech_a | shanghaitech_b | ucf_cc_50 | ucf_qnrf | "
-                      "folder (crowd); synthetic_iqa | live | tid2013 (iqa); empty: the data "
-                      "is passed to train_and_evaluate in code")
+                      "mall | folder (crowd); synthetic_iqa | live | tid2013 | clive (iqa); "
+                      "tfds:NAME, a TFDS set prepared with scripts/prepare_tfds.py "
+                      "(docs/datasets.md); empty: the data is passed to train_and_evaluate in "
+                      "code")
     data_dir: str = _f("", "folder you unpacked the dataset into (synthetic: cache folder)")
     fold: int = _f(0, "UCF_CC_50 cross-validation fold, 0..4 (the authors' split files)",
                    "crowd")
@@ -213,7 +220,7 @@ def _either(words: tuple[str, ...]) -> str:
 def validate(cfg: Config) -> None:
     """Raises ValueError naming every problem with the fields' values (types, ranges,
     choices). Names of registered things (task, dataset, pair strategy, selection
-    strategy) and a task's own rules are checked by rankjax.presets.check, which the entry
+    strategy) and a task's own rules are checked by rankjax.checks.check, which the entry
     points, train_and_evaluate and rankjax.load call."""
     problems = []
 

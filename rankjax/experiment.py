@@ -30,21 +30,17 @@ import numpy as np
 from clu import periodic_actions
 from tqdm import tqdm
 
-from rankjax import (checkpoints, evaluation, input_pipeline, pictures, presets, rundir,
+from rankjax import (checkpoints, checks, evaluation, input_pipeline, pictures, rundir,
                      sharding, stopping, storage, tasks, timing, training)
 from rankjax.config import Config
 from rankjax.data import splits
 from rankjax.data.splits import Sources
-from rankjax.rundir import RunDirError
+from rankjax.errors import RunDirError, TrainingDiverged
 from rankjax.tasks.base import Evaluation
 
 log = logging.getLogger(__name__)
 
 __all__ = ["train_and_evaluate", "evaluate_split", "RunDirError", "TrainingDiverged", "Sources"]
-
-
-class TrainingDiverged(RuntimeError):
-    pass
 
 
 # Fewer validation images than this get a warning: the best checkpoint is chosen on them.
@@ -172,7 +168,7 @@ def train_and_evaluate(cfg: Config, workdir: str, overwrite: bool = False,
         # The config's names are checked, and the data read (and any problem with it
         # reported), before the run directory is touched; then the folder must be
         # writable and free.
-        presets.check(cfg)
+        checks.check(cfg)
         sources = splits.build_sources(cfg) if sources is None else sources
         if initial_params is None and not checkpoints.has_latest(workdir):
             initial_params = _pretrained_params(cfg)  # None unless the config imports some

@@ -27,6 +27,7 @@ from clu import metric_writers
 
 from rankjax import config as config_lib, storage
 from rankjax.config import Config
+from rankjax.errors import RunDirError
 
 log = logging.getLogger(__name__)
 
@@ -41,10 +42,6 @@ RUN_OUTPUTS = ("checkpoints", "best", "validation", "test", "test_last", "metric
                "training_curves.png", "summary.json", "unreadable_checkpoints", "tensorboard",
                # active learning (rankjax.active)
                "cycle_*", "selected.csv", "active_learning.csv", "active_learning.png")
-
-
-class RunDirError(ValueError):
-    pass
 
 
 def write_atomic(path: str, write, binary: bool = False) -> None:

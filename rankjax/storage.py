@@ -25,13 +25,11 @@ from typing import IO, Callable, Iterator
 
 import tensorflow as tf
 
+from rankjax.errors import StorageError
+
 # Schemes whose objects appear whole when their upload completes, and which have no
 # atomic rename: written in place.
 OBJECT_STORE_SCHEMES = ("gs", "s3")
-
-
-class StorageError(OSError):
-    """A path that cannot be read or written; the message names it and the reason."""
 
 
 class DiskFull(StorageError):

@@ -22,6 +22,8 @@ import zipfile
 
 import numpy as np
 
+from rankjax.errors import WeightsFileError
+
 # torch's typed storages (`torch.FloatStorage`, ...) as the pickles name them.
 STORAGE_DTYPES = {
     "DoubleStorage": np.float64, "FloatStorage": np.float32, "HalfStorage": np.float16,
@@ -29,10 +31,6 @@ STORAGE_DTYPES = {
     "CharStorage": np.int8, "ByteStorage": np.uint8, "BoolStorage": np.bool_,
 }
 LEGACY_MAGIC = 0x1950A86A20F9469CFC6C  # torch.serialization.MAGIC_NUMBER
-
-
-class WeightsFileError(ValueError):
-    """A weights file that cannot be used: the message names it and the reason."""
 
 
 class _Storage:

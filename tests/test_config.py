@@ -5,8 +5,8 @@ import sys
 
 import pytest
 
-from rankjax import config as config_lib, platform
-from rankjax import presets
+from rankjax import checks, config as config_lib, platform, presets, tasks
+from rankjax.data import splits
 
 
 def test_every_preset_survives_its_run_directory_and_the_command_line():
@@ -22,6 +22,37 @@ def test_every_preset_survives_its_run_directory_and_the_command_line():
                                           as_text) == cfg, name
     for paper in ("crowd_sha", "crowd_shb", "crowd_ucf", "crowd_qnrf", "iqa_live", "iqa_tid2013"):
         assert f"{paper}_cpu_small" in presets.PRESETS
+
+
+def test_every_preset_names_registered_things_and_keeps_its_task_s_rules():
+    """rankjax.presets imports only rankjax.config (for a fast --help), so nothing checks
+    the presets' names against the registries when it is imported: this test does, and
+    fails on a preset naming an unknown dataset."""
+    for cfg in presets.PRESETS.values():
+        assert checks.check(cfg) is cfg
+    with pytest.raises(ValueError, match="dataset 'shanghaitech_c' is not a 'crowd' dataset"):
+        checks.check(presets.get_preset("crowd_shb").replace(dataset="shanghaitech_c"))
+
+
+def test_what_help_shows_without_the_registries_matches_them():
+    """--help lists the datasets, tasks and sections from rankjax.config and
+    rankjax.presets, not from the registries (which load JAX and TensorFlow): the two
+    must agree."""
+    text = config_lib.CONFIG_FIELDS["dataset"].metadata["help"]
+    listed = {name.strip() for part in text.split(":", 1)[1].split(";")[:2]
+              for name in part.split("(")[0].split("|")}
+    registered = {name for task in tasks.TASKS.names() for name in splits.for_task(task)
+                  if not name.startswith("tfds:")}
+    assert listed == registered
+    assert any(name.startswith("tfds:") for name in splits.DATASETS.names())
+    assert "tfds:NAME" in text
+    assert set(presets.DEFAULT_PRESETS) == set(config_lib.TASK_SECTIONS) == set(
+        tasks.TASKS.names())
+    for task, preset in presets.DEFAULT_PRESETS.items():
+        assert presets.get_preset(preset).task == task
+    # Each task's section is one that fields declare (a misspelt one would hide nothing).
+    assert config_lib.section("density_sigma") == config_lib.TASK_SECTIONS["crowd"]
+    assert config_lib.section("test_crops") == config_lib.TASK_SECTIONS["iqa"]
 
 
 def test_paper_settings_from_notes():

@@ -3,7 +3,7 @@ import pytest
 import tensorflow as tf
 
 import fixtures
-from rankjax import distortions, input_pipeline, presets, tasks
+from rankjax import checks, distortions, input_pipeline, presets, tasks
 from rankjax.data import splits
 from rankjax.data.records import DatasetError
 from rankjax.tasks import crowd
@@ -217,7 +217,7 @@ def test_tiled_counts_stitch_back_to_the_whole_image_map(shb):
     np.testing.assert_allclose(crowd.masked_density(local, None, big, cfg)[:19, :19],
                                crowd.masked_density(local, None, big)[:19, :19], rtol=1e-6)
     with pytest.raises(ValueError, match="count_protocol"):
-        presets.check(crowd_cfg(count_protocol="grid"))
+        checks.check(crowd_cfg(count_protocol="grid"))
 
 
 def test_tiles_of_many_images_are_predicted_together_in_one_shape():
@@ -323,4 +323,4 @@ def test_stitched_windows_give_the_whole_image_map_where_tiles_do_not():
     assert np.abs(inner).max() > 0.05  # tile borders (every 4 cells) see less
     assert tiled.sum() < whole.sum()  # and count less
     with pytest.raises(ValueError, match="stitched needs image_size >= 64"):
-        presets.check(crowd_cfg(count_protocol="stitched", image_size=48))
+        checks.check(crowd_cfg(count_protocol="stitched", image_size=48))

@@ -16,11 +16,8 @@ from typing import Callable
 
 import numpy as np
 
+from rankjax.errors import DatasetError
 from rankjax.registry import Registry
-
-
-class DatasetError(ValueError):
-    """A dataset file is missing or malformed; the message names the file."""
 
 
 @dataclasses.dataclass(frozen=True)
@@ -91,14 +88,11 @@ class Dataset:
     split, or `read(data_dir)` returning every record when `by_reference` (IQA sets, split
     80/20 by reference image with the run's seed). `layout` tells a user what --data_dir
     must hold; a dataset without one is generated in code (data_dir is only its cache).
-    `cpu_settings`: config fields that the CPU presets of this dataset (`*_cpu_small`)
-    set for it alone (e.g. ShanghaiTech B's photographs at half size); they belong to the
-    dataset, so a preset reused for another dataset does not carry them over."""
+    (What the CPU presets set for one dataset alone is rankjax.presets.DATASET_CPU_SETTINGS.)"""
     task: str
     read: Callable
     by_reference: bool = False
     layout: str = ""
-    cpu_settings: dict = dataclasses.field(default_factory=dict)
 
     @property
     def record(self) -> type:

@@ -1,8 +1,8 @@
 """What a run reads: a dataset's (train, test) records, the labeled / unlabeled /
 validation split of its training records, the unlabeled pool, and `Sources`, the four
 together. Importing this module registers every dataset (rankjax.data.readers, the
-folder layouts and the synthetic sets; rankjax.data.tfds_builders, the prepared TFDS sets):
-`DATASETS` here is the whole registry.
+folder layouts; rankjax.data.synthetic_sets, the generated sets; rankjax.data.tfds_builders,
+the prepared TFDS sets): `DATASETS` here is the whole registry.
 """
 
 from __future__ import annotations
@@ -13,7 +13,8 @@ import os
 import numpy as np
 
 from rankjax.config import Config
-from rankjax.data import readers, tfds_builders  # noqa: F401  (they register the datasets)
+# Each registers its datasets.
+from rankjax.data import readers, synthetic_sets, tfds_builders  # noqa: F401
 from rankjax.data.records import DATASETS, DatasetError, QualityRecord
 
 

@@ -38,7 +38,6 @@ class Evaluation:
 
 class Task:
     name: str = ""
-    default_preset: str = ""        # what `train.py --task NAME` runs
     selection_metric: str = ""      # validation metric that picks the best checkpoint
     higher_is_better: bool = False
     value_name: str = "value"       # what one image's prediction is called (count, score)
@@ -47,16 +46,8 @@ class Task:
     evaluation_fields: tuple[str, ...] = ("certainty_pairs",)
     # Metrics for which a higher value is better (the others: lower is better).
     higher_is_better_metrics: tuple[str, ...] = ()
-    cpu_small: dict = {}            # changes of the `*_cpu_small` presets beyond the shared ones
-    # The Config section this task reads besides the common fields (rankjax.config._f):
-    # --help shows it and hides the other tasks' sections.
-    config_section: str = ""
 
     # ---------------------------------------------------------------- config
-    def cpu_small_changes(self, cfg: "Config") -> dict:
-        """Changes that scale the paper preset `cfg` down to a CPU (beyond the shared ones)."""
-        return dict(self.cpu_small)
-
     def validate(self, cfg: "Config") -> list[str]:
         """Problems of `cfg` that only this task knows about (messages; empty when fine)."""
         return []

@@ -22,7 +22,6 @@ import numpy as np
 import tensorflow as tf
 
 from rankjax import crops, density, evaluation, image_io, models, pictures, storage
-from rankjax.data import readers
 from rankjax.data.records import CrowdRecord
 from rankjax.tasks.base import Evaluation, Task, predictions_by_error
 
@@ -49,13 +48,6 @@ WHOLE_IMAGE_MAX_BYTES = float(os.environ.get("RANKJAX_WHOLE_IMAGE_MAX_GB", "4"))
 # Context kept around every window's output cells: at least the receptive-field radius of
 # an output cell beyond its own 16 px (106 px), a multiple of 16.
 WINDOW_HALO = 128
-# CPU presets on real photographs (measured on Mall and ShanghaiTech B, see README): 128 px
-# patches at native scale and counts from tiles of the same size (whole-image passes of a
-# patch-trained network swing between checkpoints), larger targets, a lower Adam rate and
-# an average of the weights (the count level oscillates from step to step).
-REAL_DATA_CPU = dict(image_size=128, patch_min=128, patch_max=128, count_protocol="tiles",
-                     density_scale=100.0, learning_rate=1e-4, ema_decay=0.995, steps=3000,
-                     lr_decay_every=2000, eval_every=500, checkpoint_every=500, log_every=50)
 # Images smaller than this (a side, px) get a warning: an output cell sees 228 px of input
 # (its receptive field), so a much smaller image is mostly the network's zero padding.
 SMALL_IMAGE_SIDE = 64
@@ -68,24 +60,11 @@ TEST_PICTURES = 2
 
 class CrowdTask(Task):
     name = "crowd"
-    default_preset = "crowd_cpu_small"
-    config_section = "crowd"
     selection_metric = "mae"
     higher_is_better = False
     value_name = "count"
     evaluation_fields = ("count_protocol", "certainty_pairs")
     higher_is_better_metrics = ("count_correlation",)
-    def cpu_small_changes(self, cfg):
-        if cfg.dataset.startswith("synthetic"):  # the embedded cartoons: 64 px suffices
-            # 800 steps at a constant learning rate (docs/running.md, the default run: 600
-            # steps with a decay at 400 overcounted by 1.23; a decay at 800 of 1,200 steps
-            # made the last checkpoints overcount by 1.17-1.43).
-            return dict(count_protocol="tiles", ema_decay=0.99, steps=800,
-                        lr_decay_every=800, eval_every=400, checkpoint_every=400)
-        own = readers.DATASETS.get(cfg.dataset).cpu_settings if cfg.dataset in \
-            readers.DATASETS else {}
-        return {**REAL_DATA_CPU, **own}
-
     def validate(self, cfg):
         problems = []
         if cfg.rank_pooling not in ("sum", "mean"):

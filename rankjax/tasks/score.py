@@ -41,14 +41,13 @@ class ScoreTask(Task):
     selection_metric = "srocc"
     higher_is_better = True
     value_name = "score"
-    config_section = "score"
     evaluation_fields = ("test_crops", "certainty_pairs")
     higher_is_better_metrics = ("lcc", "srocc")
 
     def __init__(self, name: str, ranked_set: Callable | None = None, *,
                  model: Callable | None = None, metrics: Callable | None = None,
                  selection_metric: str = "srocc", higher_is_better: bool = True,
-                 crop_before_ranking: bool = True, default_preset: str = ""):
+                 crop_before_ranking: bool = True):
         self.name = name
         self._ranked_set = ranked_set
         self._model = model
@@ -56,7 +55,6 @@ class ScoreTask(Task):
         self.selection_metric = selection_metric
         self.higher_is_better = higher_is_better
         self.crop_before_ranking = crop_before_ranking
-        self.default_preset = default_preset
 
     def validate(self, cfg):
         if self._model is None and cfg.image_size < 32:
@@ -187,11 +185,8 @@ class ScoreTask(Task):
 class QualityTask(ScoreTask):
     """Image quality (RankIQA): ranked sets are one crop at k distortion levels."""
 
-    cpu_small = {"patch_min": 64, "patch_max": 64}
-
     def __init__(self):
-        super().__init__("iqa", metrics=evaluation.quality_metrics,
-                         default_preset="iqa_cpu_small")
+        super().__init__("iqa", metrics=evaluation.quality_metrics)
 
     def validate(self, cfg):
         problems = super().validate(cfg)
