@@ -25,8 +25,8 @@ from experiments import reproduce, tables as tables_lib  # noqa: E402
 from rankjax import cli, rundir  # noqa: E402
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-# Where generated blocks may be: the README and every page of docs/.
-DOCUMENTS = (os.path.join(ROOT, "README.md"),
+# Where generated blocks may be: the README, BENCHMARKS.md and every page of docs/.
+DOCUMENTS = (os.path.join(ROOT, "README.md"), os.path.join(ROOT, "BENCHMARKS.md"),
              *sorted(glob.glob(os.path.join(ROOT, "docs", "*.md"))))
 HEADER = """# Results
 
@@ -99,7 +99,8 @@ def generated_blocks(judged: list, results_dir: str) -> tuple[dict[str, str], st
         [(reproduce.load_results(reproduce.TABLES[name], results_dir), cell)
          for name, cell in tables_lib.PRESET_CELLS])
     generated = {"zoom_level": reproduce.zoom_level_block(results_dir),
-                 "pretrained_check": reproduce.pretrained_check_block(results_dir)}
+                 "pretrained_check": reproduce.pretrained_check_block(results_dir),
+                 "startup": reproduce.startup_block(results_dir)}
     for name, same_as in (("train", "default_crowd/multitask_seed0.json"),
                           ("eval", ""), ("images", ""), ("shb", ""), ("to_label", ""),
                           ("cells", ""), ("cells_small", ""), ("devices", "")):

@@ -546,6 +546,28 @@ def pretrained_check_block(results_dir: str) -> str | None:
     return "\n".join(lines) + "\n"
 
 
+def startup_block(results_dir: str) -> str | None:
+    """BENCHMARKS.md's start-up times of the command lines (block `startup`), from
+    results/benchmarks/startup.json (benchmarks/startup.py); None without it."""
+    path = os.path.join(results_dir, "benchmarks", "startup.json")
+    if not os.path.isfile(path):
+        return None
+    with open(path) as f:
+        record = json.load(f)
+    library = next(r for r in record["rows"] if "rankjax.commands" in r["command"])
+    lines = ["| command | seconds (median) | x importing rankjax.commands | modules loaded |",
+             "|---|---|---|---|"]
+    for row in record["rows"]:
+        lines.append(f"| `{row['command']}` | {row['median_s']:.2f} | "
+                     f"{row['median_s'] / library['median_s']:.2f} | {row['modules']} |")
+    m = record["machine"]
+    lines += ["", f"`{record['command']}` ({record['repeats']} runs of each, interleaved) on "
+                  f"{m['cpu']} ({m['cores']} cores; {m.get('vector_flags', '')}), {m['date']}, "
+                  f"Python {m['python']}; load average {record['load_average_at_end']:.2f} at "
+                  f"its end (results/benchmarks/startup.json)."]
+    return "\n".join(lines) + "\n"
+
+
 def transcript_block(results_dir: str, name: str, same_as: str = "") -> str | None:
     """A README block showing what a newcomer's command printed (shortened), from
     results/transcripts/<name>.json (scripts/readme_transcripts.py), with its wall time,
