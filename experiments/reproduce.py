@@ -525,15 +525,22 @@ def zoom_level_block(results_dir: str) -> str | None:
     return "\n".join(lines) + "\n"
 
 
+def benchmark_record(results_dir: str, name: str) -> dict | None:
+    """The file a benchmark wrote, results/benchmarks/<name>.json; None without it."""
+    path = os.path.join(results_dir, "benchmarks", f"{name}.json")
+    if not os.path.isfile(path):
+        return None
+    with open(path) as f:
+        return json.load(f)
+
+
 def pretrained_check_block(results_dir: str) -> str | None:
     """The README's numbers of benchmarks/pretrained_check.py (block `pretrained_check`):
     rankjax's EfficientNet-Lite0 ImageNet logits against the PyTorch port's, per size and
     depthwise path, from results/benchmarks/pretrained_check.json; None without it."""
-    path = os.path.join(results_dir, "benchmarks", "pretrained_check.json")
-    if not os.path.isfile(path):
+    record = benchmark_record(results_dir, "pretrained_check")
+    if record is None:
         return None
-    with open(path) as f:
-        record = json.load(f)
     lines = ["| input | depthwise path | max abs logit difference | top-5 classes agree |",
              "|---|---|---|---|"]
     for row in record["rows"]:
@@ -549,11 +556,9 @@ def pretrained_check_block(results_dir: str) -> str | None:
 def startup_block(results_dir: str) -> str | None:
     """BENCHMARKS.md's start-up times of the command lines (block `startup`), from
     results/benchmarks/startup.json (benchmarks/startup.py); None without it."""
-    path = os.path.join(results_dir, "benchmarks", "startup.json")
-    if not os.path.isfile(path):
+    record = benchmark_record(results_dir, "startup")
+    if record is None:
         return None
-    with open(path) as f:
-        record = json.load(f)
     library = next(r for r in record["rows"] if "rankjax.commands" in r["command"])
     lines = ["| command | seconds (median) | x importing rankjax.commands | modules loaded |",
              "|---|---|---|---|"]
