@@ -17,7 +17,7 @@ from rankjax import config as config_lib, presets, stopping
 from rankjax.errors import USER_ERRORS
 
 
-def parser(doc: str) -> argparse.ArgumentParser:
+def script_parser(doc: str) -> argparse.ArgumentParser:
     """A parser whose description is the first paragraph of a script's docstring `doc` and
     whose epilog is the rest."""
     return argparse.ArgumentParser(description=doc.split("\n\n")[0],
@@ -27,7 +27,7 @@ def parser(doc: str) -> argparse.ArgumentParser:
 
 def train_parser(doc: str, argv: list[str] | None = None) -> argparse.ArgumentParser:
     """train.py's options; --help shows the values of the preset `argv` chooses."""
-    out = parser(doc)
+    out = script_parser(doc)
     out.add_argument("--task", choices=tuple(presets.DEFAULT_PRESETS), default="crowd",
                      help="crowd counting or image quality (picks the default preset)")
     out.add_argument("--preset", help="a preset name (default: crowd_cpu_small or "
@@ -52,7 +52,7 @@ def print_presets() -> None:
 
 def eval_parser(doc: str) -> argparse.ArgumentParser:
     """eval.py's options."""
-    out = parser(doc)
+    out = script_parser(doc)
     out.add_argument("--workdir", required=True, help="a run directory made by train.py")
     out.add_argument("--checkpoint", help="a checkpoint folder (.../checkpoints/<step> or "
                      ".../best/<step>) instead of the run's own")
