@@ -19,13 +19,11 @@ from __future__ import annotations
 import hashlib
 import json
 import os
-import shutil
-import tempfile
 
 import numpy as np
 from PIL import Image, ImageDraw, ImageFilter
 
-from rankjax import distortions
+from rankjax import cache, distortions
 
 CROWD_VERSION = "synthetic_crowd_v1"
 QUALITY_VERSION = "synthetic_iqa_v2"  # v2: JPEG 2000 levels distinct on small images
@@ -33,29 +31,6 @@ CROWD_SPLITS = {"train": 120, "test": 30}
 CROWD_SIZES = ((192, 256), (208, 288), (176, 240))  # (height, width); varied for evaluation
 QUALITY_PRISTINE = 12
 QUALITY_SIZE = 256
-
-
-def cache_root(data_dir: str = "") -> str:
-    return data_dir or os.environ.get("RANKJAX_CACHE", os.path.join(
-        os.path.expanduser("~"), ".cache", "rankjax"))
-
-
-def materialise(target: str, write) -> str:
-    """Runs `write(tmp_folder)` and moves the result into place atomically."""
-    if os.path.isdir(target):
-        return target
-    parent = os.path.dirname(target)
-    os.makedirs(parent, exist_ok=True)
-    tmp = tempfile.mkdtemp(prefix=".tmp_", dir=parent)
-    try:
-        write(tmp)
-        os.replace(tmp, target)
-    except OSError:
-        if not os.path.isdir(target):  # not a lost race with another process
-            raise
-    finally:
-        shutil.rmtree(tmp, ignore_errors=True)
-    return target
 
 
 # --------------------------------------------------------------------------- crowd
@@ -148,7 +123,8 @@ def crowd_folder(data_dir: str = "", seed: int = 0) -> str:
                 with open(stem + ".json", "w") as f:
                     json.dump({"points": heads.round(2).tolist()}, f)
 
-    return materialise(os.path.join(cache_root(data_dir), f"{CROWD_VERSION}_seed{seed}"), write)
+    return cache.materialise(os.path.join(cache.root(data_dir), f"{CROWD_VERSION}_seed{seed}"),
+                             write)
 
 
 # --------------------------------------------------------------------------- IQA
@@ -207,7 +183,7 @@ def quality_folder(data_dir: str = "", seed: int = 0) -> tuple[str, dict[str, fl
         with open(os.path.join(folder, "labels.json"), "w") as f:
             json.dump(labels, f, indent=0, sort_keys=True)
 
-    folder = materialise(os.path.join(cache_root(data_dir),
-                                       f"{QUALITY_VERSION}_{digest}_seed{seed}"), write)
+    folder = cache.materialise(os.path.join(cache.root(data_dir),
+                                            f"{QUALITY_VERSION}_{digest}_seed{seed}"), write)
     with open(os.path.join(folder, "labels.json")) as f:
         return folder, json.load(f)

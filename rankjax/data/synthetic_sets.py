@@ -4,7 +4,7 @@
     synthetic_iqa     pristine images at five levels of four distortions, quality 5 - level
 
 No download: the images are generated once into a cache folder (data_dir, or
-rankjax.synthetic.cache_root()) and read from it by the folder reader. Generating the
+rankjax.cache.root()) and read from it by the folder reader. Generating the
 quality set distorts with rankjax.distortions, hence TensorFlow; the readers of downloaded
 datasets (rankjax.data.readers) do not need it.
 """

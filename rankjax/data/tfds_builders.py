@@ -35,7 +35,7 @@ import os
 import numpy as np
 import tensorflow_datasets as tfds
 
-from rankjax import synthetic
+from rankjax import cache
 from rankjax.data import readers  # noqa: F401  (registers the readers the builders use)
 from rankjax.data.records import DATASETS, Dataset, DatasetError, field_values
 
@@ -151,7 +151,7 @@ RECORDS_FILE = "records.json"
 def _check_name(name: str) -> None:
     if name not in NAMES:
         raise DatasetError(f"unknown TFDS dataset {name!r}; prepared by rankjax: "
-                                    + ", ".join(NAMES))
+                           + ", ".join(NAMES))
 
 
 def read(name: str, tfds_data_dir: str, split: str | None) -> list:
@@ -172,7 +172,7 @@ def read(name: str, tfds_data_dir: str, split: str | None) -> list:
     # elsewhere, gets its own).
     info = builder.info.splits[split]
     key = hashlib.sha1(f"{builder.data_dir}|{info.num_examples}|{info.num_bytes}".encode())
-    target = os.path.join(synthetic.cache_root(), "tfds", name.replace("/", "_"),
+    target = os.path.join(cache.root(), "tfds", name.replace("/", "_"),
                           f"{builder.version}_{key.hexdigest()[:12]}", split)
 
     def write(folder):
@@ -190,7 +190,7 @@ def read(name: str, tfds_data_dir: str, split: str | None) -> list:
         with open(os.path.join(folder, RECORDS_FILE), "w") as f:
             json.dump(rows, f)
 
-    folder = synthetic.materialise(target, write)
+    folder = cache.materialise(target, write)
     with open(os.path.join(folder, RECORDS_FILE)) as f:
         rows = json.load(f)
     return [record.from_values(os.path.join(folder, row["file"]), row["height"], row["width"],
